@@ -1,0 +1,352 @@
+"""Loading sources (bundled datasets, CSV, synthetic), schema checks and the split.
+
+Functions here take and return data frames and typed params; the prepare stage
+does the file writing. Every data problem is a ``DataError`` whose message
+names the column or key and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelops.params import DataParams, SplitParams
+
+# A numeric target with at most this many distinct integer values is read as
+# class labels when data.task is not set.
+MAX_INFERRED_CLASSES = 20
+BUNDLED = {
+    # name: (loader, target column, task, default positive class)
+    "breast_cancer": ("load_breast_cancer", "diagnosis", "classification", "malignant"),
+    "diabetes": ("load_diabetes", "progression", "regression", None),
+}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What prepare learned about the data; train, evaluate and serving read it."""
+
+    task: str
+    target: str
+    numeric: list[str]
+    categorical: list[str]
+    dropped: dict[str, str]
+    classes: list[Any] | None
+    positive_class: Any
+    source: dict[str, Any]
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        return cls(**d)
+
+
+def _py(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so labels survive JSON unchanged."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def load_source(p: DataParams, root: Path = Path(".")) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Load the configured source; return (frame, target column, source description)."""
+    if p.source in BUNDLED:
+        return _load_bundled(p)
+    if p.source == "synthetic":
+        return _load_synthetic(p)
+    return _load_csv(p, root)
+
+
+def _load_bundled(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    import sklearn
+    import sklearn.datasets
+
+    loader, target, _task, _pos = BUNDLED[p.source]
+    kwargs = {"scaled": False} if p.source == "diabetes" else {}
+    bunch = getattr(sklearn.datasets, loader)(as_frame=True, **kwargs)
+    frame = bunch.frame.copy()
+    y = frame.pop("target")
+    if p.source == "breast_cancer":
+        # Named labels make the positive class explicit: malignant is what we look for.
+        y = y.map(dict(enumerate(bunch.target_names)))
+    if p.target not in (None, target):
+        raise DataError(
+            f"data.target: the {p.source} dataset's target column is {target!r}, "
+            f"not {p.target!r}; remove data.target or set it to {target!r}"
+        )
+    frame[target] = y
+    return frame, target, {"kind": p.source, "library": f"scikit-learn {sklearn.__version__}"}
+
+
+def _load_synthetic(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification, make_regression
+
+    s = p.synthetic
+    if s.task == "classification":
+        X, y = make_classification(
+            n_samples=s.n_rows,
+            n_features=s.n_features,
+            n_informative=s.n_informative,
+            n_redundant=0,
+            n_classes=s.n_classes,
+            flip_y=min(s.noise, 1.0),
+            random_state=s.seed,
+        )
+    else:
+        X, y = make_regression(
+            n_samples=s.n_rows,
+            n_features=s.n_features,
+            n_informative=s.n_informative,
+            noise=s.noise,
+            random_state=s.seed,
+        )
+    width = len(str(s.n_features - 1))
+    frame = pd.DataFrame(X, columns=[f"x{i:0{width}d}" for i in range(s.n_features)])
+    frame["target"] = y.astype(np.int64) if s.task == "classification" else y
+    return frame, "target", {"kind": "synthetic", **s.model_dump()}
+
+
+def read_csv(path: Path, na_values: list[str]) -> pd.DataFrame:
+    """Read a CSV with pyarrow's multithreaded reader; DataError on any failure."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not path.exists():
+        raise DataError(
+            f"data.path: {path} does not exist; put the file there "
+            f"(and `dvc add {path}`) or fix data.path"
+        )
+    if path.is_dir():
+        raise DataError(f"data.path: {path} is a directory; point it at a CSV file")
+    if path.stat().st_size == 0:
+        raise DataError(f"data.path: {path} is empty; it needs a header row and data rows")
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                null_values=na_values, strings_can_be_null=True, quoted_strings_can_be_null=True
+            ),
+        )
+    except PermissionError:
+        raise DataError(f"data.path: {path} is not readable (permission denied)") from None
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
+    if table.num_rows == 0:
+        raise DataError(f"data.path: {path} has a header but no data rows")
+    return table.to_pandas()
+
+
+def _load_csv(p: DataParams, root: Path) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    from modelops.files import md5_file
+
+    path = root / str(p.path)
+    frame = read_csv(path, p.na_values)
+    assert p.target is not None  # guaranteed by params validation
+    source = {"kind": "csv", "path": str(p.path), "md5": md5_file(path)}
+    return frame, p.target, source
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def infer_task(y: pd.Series) -> str:
+    """Strings, booleans and few distinct integers are classes; other numbers regress."""
+    import numpy as np
+
+    if not _is_numeric(y):
+        return "classification"
+    values = y.to_numpy(dtype=float)
+    if np.all(values == np.round(values)) and y.nunique() <= MAX_INFERRED_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _match_label(wanted: Any, classes: list[Any]) -> Any:
+    for c in classes:
+        if c == wanted or str(c) == str(wanted):
+            return c
+    return None
+
+
+def check_target(
+    frame: pd.DataFrame, target: str, p: DataParams, where: str
+) -> tuple[pd.DataFrame, str, list[Any] | None, Any, int]:
+    """Validate the target; return (frame without unlabelled rows, task, classes, positive, n_dropped)."""
+    if target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:12]))
+        more = ", ..." if frame.shape[1] > 12 else ""
+        raise DataError(
+            f"data.target: column {target!r} is not in {where}; its columns are: {shown}{more}"
+        )
+    missing = frame[target].isna()
+    n_missing = int(missing.sum())
+    if n_missing == len(frame):
+        raise DataError(f"data.target: column {target!r} has no values in {where}")
+    frame = frame.loc[~missing].reset_index(drop=True)
+    y = frame[target]
+    task = p.task or (BUNDLED[p.source][2] if p.source in BUNDLED else infer_task(y))
+    if task == "regression":
+        if not _is_numeric(y):
+            example = next(v for v in y if not _is_number(v))
+            raise DataError(
+                f"data.target: column {target!r} is not numeric (for example {example!r}); "
+                f"a regression target must be numbers: set data.task: classification "
+                f"or pick another column"
+            )
+        return frame, task, None, None, n_missing
+    classes = sorted({_py(v) for v in y.unique()}, key=lambda v: (str(type(v)), v))
+    if len(classes) < 2:
+        raise DataError(
+            f"data.target: column {target!r} has only one class ({classes[0]!r}) in {where}; "
+            f"classification needs at least two"
+        )
+    positive = _positive_class(p, classes, target)
+    return frame, task, classes, positive, n_missing
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _positive_class(p: DataParams, classes: list[Any], target: str) -> Any:
+    shown = ", ".join(repr(c) for c in classes[:10])
+    if len(classes) > 2:
+        if p.positive_class is not None:
+            raise DataError(
+                f"data.positive_class: applies to binary targets, but {target!r} has "
+                f"{len(classes)} classes ({shown}); remove data.positive_class"
+            )
+        return None
+    if p.positive_class is not None:
+        match = _match_label(p.positive_class, classes)
+        if match is None:
+            raise DataError(
+                f"data.positive_class: {p.positive_class!r} is not a label of {target!r}; "
+                f"its labels are {shown}"
+            )
+        return match
+    if p.source in BUNDLED and BUNDLED[p.source][3] is not None:
+        return BUNDLED[p.source][3]
+    for guess in (1, True):
+        match = _match_label(guess, classes) if all(_is_number(c) for c in classes) else None
+        if match is not None:
+            return match
+    raise DataError(
+        f"data.positive_class: cannot tell which label of {target!r} is positive "
+        f"({shown}); set data.positive_class to one of them"
+    )
+
+
+def split(
+    frame: pd.DataFrame, target: str, task: str, p: SplitParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/test split, stratified for classification; DataError if too small."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(frame)
+    n_test = math.ceil(p.test_size * n)
+    n_train = n - n_test
+    stratify = None
+    if task == "classification":
+        counts = frame[target].value_counts()
+        k = len(counts)
+        rarest = counts.idxmin()
+        if counts.min() < 2 or n_test < k or n_train < k:
+            raise DataError(
+                f"split.test_size: {n} rows are too few for a stratified split with "
+                f"test_size {p.test_size} and {k} classes (class {_py(rarest)!r} has "
+                f"{counts.min()} row(s)); add rows or change split.test_size"
+            )
+        stratify = frame[target]
+    elif n_train < 2 or n_test < 1:
+        raise DataError(
+            f"split.test_size: {n} rows are too few to split with test_size {p.test_size}; "
+            f"add rows or change split.test_size"
+        )
+    train, test = train_test_split(
+        frame, test_size=n_test, random_state=p.seed, shuffle=True, stratify=stratify
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def column_roles(
+    train: pd.DataFrame, target: str, max_categories: int
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Decide on the training split which columns are numeric, categorical or dropped (and why)."""
+    import pandas as pd
+
+    numeric: list[str] = []
+    categorical: list[str] = []
+    dropped: dict[str, str] = {}
+    for name in train.columns:
+        if name == target:
+            continue
+        col = train[name]
+        n_unique = col.nunique(dropna=True)
+        if n_unique == 0:
+            dropped[str(name)] = "all values missing"
+        elif n_unique == 1:
+            dropped[str(name)] = "constant (one distinct value)"
+        elif _is_numeric(col) or pd.api.types.is_bool_dtype(col):
+            numeric.append(str(name))
+        elif pd.api.types.is_string_dtype(col) or pd.api.types.is_object_dtype(col):
+            if n_unique <= max_categories:
+                categorical.append(str(name))
+            else:
+                dropped[str(name)] = (
+                    f"text with {n_unique} distinct values, more than "
+                    f"data.max_categories={max_categories} (identifier-like or free text)"
+                )
+        else:
+            dropped[str(name)] = f"unsupported type {col.dtype}"
+    if not numeric and not categorical:
+        raise DataError(
+            f"data: no usable feature columns besides the target {target!r} "
+            f"(dropped: {'; '.join(f'{k}: {v}' for k, v in dropped.items()) or 'none'})"
+        )
+    return numeric, categorical, dropped
+
+
+def prepare(
+    p: DataParams, s: SplitParams, root: Path = Path(".")
+) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
+    """Load, check, split and type the data: everything prepare does but writing."""
+    frame, target, source = load_source(p, root)
+    where = source.get("path") or f"the {source['kind']} dataset"
+    frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where)
+    train, test = split(frame, target, task, s)
+    numeric, categorical, dropped = column_roles(train, target, p.max_categories)
+    keep = [*numeric, *categorical, target]
+    schema = Schema(
+        task=task,
+        target=target,
+        numeric=numeric,
+        categorical=categorical,
+        dropped=dropped,
+        classes=classes,
+        positive_class=positive,
+        source=source,
+        rows={"train": len(train), "test": len(test), "dropped_unlabelled": n_unlabelled},
+    )
+    return train[keep], test[keep], schema

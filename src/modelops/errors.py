@@ -1,0 +1,45 @@
+"""One exception hierarchy: every message says what was wrong and what to do.
+
+Commands catch ``ModelopsError`` in one place (``modelops.stages._run`` and
+``modelops.cli.main``), print ``error: <message>`` as a single line on stderr
+and exit with ``exit_code``. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ModelopsError(Exception):
+    """A user-facing failure; the message is one line that names the culprit."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # Collapse newlines so the "one line" promise holds even for messages
+        # that quote multi-line text from libraries.
+        super().__init__(" ".join(str(message).split()))
+
+
+class UsageError(ModelopsError):
+    """The command line itself is wrong (exit 2, like argparse)."""
+
+    exit_code = 2
+
+
+class ParamsError(ModelopsError):
+    """params.yaml has an unknown key, a wrong type or a value out of range."""
+
+
+class DataError(ModelopsError):
+    """The input data cannot be used: missing column, empty file, one class, ..."""
+
+
+class BundleError(ModelopsError):
+    """A model bundle is missing, corrupt, or does not match its recorded hash."""
+
+
+class RegistryError(ModelopsError):
+    """A registry operation is not allowed: bad name, unknown version or stage, gate failed."""
+
+
+class WorkspaceError(ModelopsError):
+    """The checkout is not in a state that allows the operation (dirty tree, stale pipeline)."""

@@ -1,0 +1,111 @@
+"""Preprocessing fitted on the training split only: impute, scale, one-hot.
+
+The fitted state is plain arrays and lists, so a bundle stores it without
+pickle. Unknown or missing categories encode as all zeros (the model sees
+"none of the known categories"), which is how serving and batch prediction
+handle categories that training never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@dataclass
+class Preprocessor:
+    """Numeric columns: impute then standardise. String columns: one-hot."""
+
+    numeric: list[str]
+    categorical: list[str]
+    impute: str = "median"
+    scale: bool = True
+    fill_: np.ndarray | None = None
+    mean_: np.ndarray | None = None
+    scale_: np.ndarray | None = None
+    categories_: list[list[str]] = field(default_factory=list)
+
+    def fit(self, frame: pd.DataFrame) -> Preprocessor:
+        import numpy as np
+
+        X = self._numeric_block(frame)
+        if X.shape[1]:
+            with np.errstate(all="ignore"):
+                fill = np.nanmedian(X, axis=0) if self.impute == "median" else np.nanmean(X, axis=0)
+            self.fill_ = np.nan_to_num(fill)
+            X = np.where(np.isnan(X), self.fill_, X)
+            if self.scale:
+                self.mean_ = X.mean(axis=0)
+                std = X.std(axis=0)
+                self.scale_ = np.where(std > 0, std, 1.0)
+            else:
+                self.mean_ = np.zeros(X.shape[1])
+                self.scale_ = np.ones(X.shape[1])
+        else:
+            self.fill_ = self.mean_ = self.scale_ = np.zeros(0)
+        self.categories_ = [
+            sorted(str(v) for v in frame[c].dropna().unique()) for c in self.categorical
+        ]
+        return self
+
+    def _numeric_block(self, frame: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
+        if not self.numeric:
+            return np.zeros((len(frame), 0))
+        return frame[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the float64 design matrix (numeric block, then one-hot blocks)."""
+        import numpy as np
+        import pandas as pd
+
+        X = self._numeric_block(frame)
+        X = np.where(np.isnan(X), self.fill_, X)
+        X -= self.mean_
+        X /= self.scale_
+        blocks = [X]
+        for col, cats in zip(self.categorical, self.categories_, strict=True):
+            values = frame[col].astype("string")
+            codes = pd.Categorical(values, categories=cats).codes
+            onehot = np.zeros((len(frame), len(cats)))
+            rows = np.flatnonzero(codes >= 0)
+            onehot[rows, codes[rows]] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks) if len(blocks) > 1 else X
+
+    @property
+    def feature_names_out(self) -> list[str]:
+        names = list(self.numeric)
+        for col, cats in zip(self.categorical, self.categories_, strict=True):
+            names += [f"{col}={c}" for c in cats]
+        return names
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able metadata, arrays) for the bundle."""
+        meta = {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "impute": self.impute,
+            "scale": self.scale,
+            "categories": self.categories_,
+        }
+        arrays = {"pre_fill": self.fill_, "pre_mean": self.mean_, "pre_scale": self.scale_}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
+        return cls(
+            numeric=list(meta["numeric"]),
+            categorical=list(meta["categorical"]),
+            impute=meta["impute"],
+            scale=meta["scale"],
+            fill_=arrays["pre_fill"],
+            mean_=arrays["pre_mean"],
+            scale_=arrays["pre_scale"],
+            categories_=[list(c) for c in meta["categories"]],
+        )

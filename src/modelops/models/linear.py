@@ -1,0 +1,195 @@
+"""Linear and logistic regression in numpy, with an intercept and L2.
+
+Linear:   y = β0 + Σ βi·xi + ε, fitted in closed form or by gradient descent on
+          L = 1/(2n)·||y − Xβ − β0||² + (l2/2)·||β||².
+Logistic: P(y=k|x) = softmax(β0 + Xβ)_k (the sigmoid 1/(1+e^−(β0+Σβi·xi)) for two
+          classes), fitted by gradient descent on mean log loss + (l2/2)·||β||².
+With l2 = 1/(n·C) these match scikit-learn's Ridge(alpha=n·l2) and
+LogisticRegression(C) objectives, which the tests check.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelops.models.gd import GDConfig, minimize
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _squared(l2: float):
+    def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+        import numpy as np
+
+        r = X @ w[:-1] + w[-1] - y
+        n = len(y)
+        loss = 0.5 * float(r @ r) / n + 0.5 * l2 * float(w[:-1] @ w[:-1])
+        grad = np.empty_like(w)
+        grad[:-1] = X.T @ r / n + l2 * w[:-1]
+        grad[-1] = r.mean()
+        return loss, grad
+
+    return objective
+
+
+def _binary_logistic(l2: float):
+    def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+        import numpy as np
+        from scipy.special import expit
+
+        z = X @ w[:-1] + w[-1]
+        n = len(y)
+        loss = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(w[:-1] @ w[:-1])
+        r = expit(z) - y
+        grad = np.empty_like(w)
+        grad[:-1] = X.T @ r / n + l2 * w[:-1]
+        grad[-1] = r.mean()
+        return loss, grad
+
+    return objective
+
+
+def _softmax_logistic(l2: float):
+    def objective(X: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray]:
+        import numpy as np
+        from scipy.special import log_softmax
+
+        n = len(y)
+        Z = X @ W[:-1] + W[-1]
+        logp = log_softmax(Z, axis=1)
+        rows = np.arange(n)
+        loss = -float(logp[rows, y].mean()) + 0.5 * l2 * float(np.sum(W[:-1] ** 2))
+        R = np.exp(logp)
+        R[rows, y] -= 1.0
+        grad = np.empty_like(W)
+        grad[:-1] = X.T @ R / n + l2 * W[:-1]
+        grad[-1] = R.mean(axis=0)
+        return loss, grad
+
+    return objective
+
+
+class _Linear:
+    """Shared state handling: ``coef_``/``intercept_`` and the loss curves."""
+
+    kind = ""
+
+    def __init__(self, gd: GDConfig | None = None) -> None:
+        self.gd = gd or GDConfig()
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+        self.lr_: float | None = None
+        self.epochs_run_: int = 0
+
+    def _unpack(self, w: np.ndarray) -> None:
+        self.coef_ = w[:-1].copy()
+        self.intercept_ = w[-1].copy() if w.ndim > 1 else float(w[-1])
+
+    def _run(self, objective, w0, X, y, curvature: float) -> None:
+        res = minimize(objective, w0, X, y, self.gd, curvature)
+        self._unpack(res.w)
+        self.loss_curve_ = res.loss_curve
+        self.validation_loss_curve_ = res.validation_loss_curve
+        self.lr_ = res.lr
+        self.epochs_run_ = res.epochs_run
+
+    def importance(self) -> np.ndarray:
+        """|coefficient| per input column (inputs are standardised, so they compare)."""
+        import numpy as np
+
+        c = np.abs(self.coef_)
+        return c if c.ndim == 1 else c.mean(axis=1)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        import numpy as np
+
+        meta = {"kind": self.kind, "lr": self.lr_, "epochs_run": self.epochs_run_}
+        return meta, {"coef": self.coef_, "intercept": np.asarray(self.intercept_)}
+
+
+class LinearRegression(_Linear):
+    """Least squares with optional L2; ``solver`` is "closed_form" or "gd"."""
+
+    kind = "linear_regression"
+
+    def __init__(self, solver: str = "closed_form", gd: GDConfig | None = None) -> None:
+        super().__init__(gd)
+        self.solver = solver
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LinearRegression:
+        import numpy as np
+
+        y = np.asarray(y, dtype=np.float64)
+        if self.solver == "closed_form":
+            # Centre so the intercept is not penalised, then solve the normal equations
+            # (lstsq when unregularised, so rank-deficient X still gets the minimum-norm fit).
+            x_mean, y_mean = X.mean(axis=0), y.mean()
+            Xc = X - x_mean
+            yc = y - y_mean
+            n, d = X.shape
+            if self.gd.l2 > 0:
+                coef = np.linalg.solve(Xc.T @ Xc / n + self.gd.l2 * np.eye(d), Xc.T @ yc / n)
+            else:
+                coef = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+            self.coef_ = coef
+            self.intercept_ = float(y_mean - x_mean @ coef)
+            r = X @ coef + self.intercept_ - y
+            loss = 0.5 * float(r @ r) / n + 0.5 * self.gd.l2 * float(coef @ coef)
+            self.loss_curve_ = [loss]
+            return self
+        w0 = np.zeros(X.shape[1] + 1)
+        w0[-1] = y.mean()
+        self._run(_squared(self.gd.l2), w0, X, y, curvature=1.0)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_ + self.intercept_
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearRegression:
+        m = cls()
+        m.coef_ = arrays["coef"]
+        m.intercept_ = float(arrays["intercept"])
+        return m
+
+
+class LogisticRegression(_Linear):
+    """Binary (sigmoid) or multinomial (softmax) logistic regression by gradient descent."""
+
+    kind = "logistic_regression"
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticRegression:
+        """``y`` holds class indices 0..K-1."""
+        import numpy as np
+
+        y = np.asarray(y, dtype=np.int64)
+        k = int(y.max()) + 1
+        d = X.shape[1]
+        if k <= 2:
+            # Hessian of the mean log loss ≤ ¼·XᵀX/n; Böhning's bound ½·XᵀX/n for softmax.
+            self._run(_binary_logistic(self.gd.l2), np.zeros(d + 1), X, y.astype(float), 0.25)
+        else:
+            self._run(_softmax_logistic(self.gd.l2), np.zeros((d + 1, k)), X, y, 0.5)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        import numpy as np
+        from scipy.special import expit, softmax
+
+        z = X @ self.coef_ + self.intercept_
+        if z.ndim == 1:
+            p = expit(z)
+            return np.column_stack([1.0 - p, p])
+        return softmax(z, axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LogisticRegression:
+        m = cls()
+        m.coef_ = arrays["coef"]
+        intercept = arrays["intercept"]
+        m.intercept_ = intercept if intercept.ndim else float(intercept)
+        return m

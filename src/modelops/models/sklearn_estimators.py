@@ -1,0 +1,153 @@
+"""The allow-list of scikit-learn estimators, saved and loaded with skops (never pickle).
+
+The types skops must trust are fixed here, per estimator, and never read from
+the file being loaded. skops' own output is not byte-stable (zip timestamps,
+entry names and ``__id__`` fields come from ``id()``), so ``dumps`` rewrites it
+canonically: same fitted estimator, same bytes, which keeps ``dvc repro``
+reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import BundleError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelops.params import TrainParams
+
+# name -> task -> (module, class)
+ESTIMATORS: dict[str, dict[str, tuple[str, str]]] = {
+    "sklearn_logistic_regression": {
+        "classification": ("sklearn.linear_model", "LogisticRegression")
+    },
+    "ridge": {"regression": ("sklearn.linear_model", "Ridge")},
+    "random_forest": {
+        "classification": ("sklearn.ensemble", "RandomForestClassifier"),
+        "regression": ("sklearn.ensemble", "RandomForestRegressor"),
+    },
+    "hist_gradient_boosting": {
+        "classification": ("sklearn.ensemble", "HistGradientBoostingClassifier"),
+        "regression": ("sklearn.ensemble", "HistGradientBoostingRegressor"),
+    },
+}
+# Beyond skops' defaults, the only types each estimator's file may contain.
+TRUSTED: dict[str, list[str]] = {
+    "sklearn_logistic_regression": [],
+    "ridge": [],
+    "random_forest": ["sklearn.tree._tree.Tree"],
+    "hist_gradient_boosting": [
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+    ],
+}
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def build(name: str, task: str, params: TrainParams) -> Any:
+    """An unfitted allow-listed estimator with its hyper-parameters from params."""
+    import importlib
+
+    module, cls = ESTIMATORS[name][task]
+    kwargs = getattr(params, name).model_dump()
+    if name == "sklearn_logistic_regression":
+        kwargs["random_state"] = params.seed
+    elif name in ("random_forest", "hist_gradient_boosting"):
+        kwargs["random_state"] = params.seed
+    if name == "random_forest":
+        kwargs["n_jobs"] = -1  # trees are seeded, so results do not depend on threads
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+def _canonical(node: Any, ids: dict[int, int], files: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int):
+                out[key] = ids.setdefault(value, len(ids))
+            elif key == "file" and isinstance(value, str):
+                out[key] = files.setdefault(value, f"{len(files):06d}.npy")
+            else:
+                out[key] = _canonical(value, ids, files)
+        return out
+    if isinstance(node, list):
+        return [_canonical(v, ids, files) for v in node]
+    return node
+
+
+def dumps(estimator: Any) -> bytes:
+    """skops bytes, rewritten so the same estimator always gives the same bytes."""
+    import skops.io as sio
+
+    src = zipfile.ZipFile(io.BytesIO(sio.dumps(estimator)))
+    files: dict[str, str] = {}
+    schema = _canonical(json.loads(src.read("schema.json")), {}, files)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        entries = [("schema.json", json.dumps(schema, indent=2).encode())]
+        entries += sorted((new, src.read(old)) for old, new in files.items())
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, data)
+    return out.getvalue()
+
+
+def loads(name: str, data: bytes) -> Any:
+    """Load skops bytes trusting only the types fixed for ``name`` in this module."""
+    import skops.io as sio
+
+    if name not in TRUSTED:
+        raise BundleError(f"bundle: estimator {name!r} is not on the allow-list; retrain it")
+    try:
+        return sio.loads(data, trusted=TRUSTED[name])
+    except Exception as exc:  # skops raises UntrustedTypesFoundException, zip and JSON errors
+        raise BundleError(f"bundle: cannot load the {name} estimator safely: {exc}") from None
+
+
+class SklearnModel:
+    """Adapter giving an allow-listed estimator the numpy models' interface."""
+
+    def __init__(self, name: str, estimator: Any) -> None:
+        self.kind = name
+        self.estimator = estimator
+        self.loss_curve_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SklearnModel:
+        self.estimator.fit(X, y)
+        # HistGradientBoosting records its training loss per iteration when it scores.
+        scores = getattr(self.estimator, "train_score_", None)
+        if scores is not None and len(scores):
+            self.loss_curve_ = [float(-s) for s in scores]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.predict(X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_proba(X)
+
+    def importance(self) -> np.ndarray | None:
+        import numpy as np
+
+        est = self.estimator
+        if hasattr(est, "coef_"):
+            c = np.abs(np.atleast_2d(est.coef_))
+            return c.mean(axis=0)
+        return None
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        import numpy as np
+
+        blob = np.frombuffer(dumps(self.estimator), dtype=np.uint8)
+        return {"kind": self.kind}, {"skops": blob}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> SklearnModel:
+        return cls(meta["kind"], loads(meta["kind"], arrays["skops"].tobytes()))

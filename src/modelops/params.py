@@ -1,0 +1,287 @@
+"""The schema of params.yaml: typed, frozen sections, validated before any work.
+
+params.yaml is read as YAML 1.2 (ruamel.yaml's safe loader), the way DVC reads
+it for ``dvc params diff`` and ``dvc exp run -S``, so ``1e-6`` is a number and
+``yes`` is a string in both places. Every stage validates the whole file, so a
+typo in ``train`` stops ``prepare`` too, before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelops.errors import ParamsError
+
+NUMPY_MODELS = ("logistic_regression", "linear_regression")
+SKLEARN_MODELS = (
+    "sklearn_logistic_regression",
+    "ridge",
+    "random_forest",
+    "hist_gradient_boosting",
+)
+MODELS = NUMPY_MODELS + SKLEARN_MODELS
+CLASSIFIERS = ("logistic_regression", "sklearn_logistic_regression")
+REGRESSORS = ("linear_regression", "ridge")
+# random_forest and hist_gradient_boosting fit either task.
+
+
+class _Section(BaseModel):
+    # strict: no silent "0.1" -> 0.1 or 1 -> True; extra: typos are errors.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SyntheticParams(_Section):
+    task: Literal["classification", "regression"] = "classification"
+    n_rows: int = Field(10_000, ge=20)
+    n_features: int = Field(20, ge=1, le=10_000)
+    n_informative: int = Field(10, ge=1)
+    n_classes: int = Field(2, ge=2, le=100)
+    noise: float = Field(0.1, ge=0)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _informative_fits(self) -> SyntheticParams:
+        if self.n_informative > self.n_features:
+            raise ValueError(
+                f"n_informative ({self.n_informative}) must not exceed "
+                f"n_features ({self.n_features})"
+            )
+        return self
+
+
+class DataParams(_Section):
+    source: Literal["breast_cancer", "diabetes", "csv", "synthetic"] = "breast_cancer"
+    path: str | None = None
+    target: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    positive_class: Any = None
+    na_values: list[str] = Field(
+        default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "?"]
+    )
+    max_categories: int = Field(20, ge=2)
+    synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
+
+    @field_validator("positive_class")
+    @classmethod
+    def _label_type(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str | int) and not isinstance(v, bool)):
+            return v
+        raise ValueError("must be a class label (a string or an integer)")
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> DataParams:
+        if self.source == "csv":
+            if not self.path:
+                raise ValueError("source is csv: set data.path to the CSV file")
+            if not self.target:
+                raise ValueError("source is csv: set data.target to the target column")
+        elif self.path:
+            raise ValueError(f"data.path is only used with source: csv (source is {self.source})")
+        return self
+
+
+class SplitParams(_Section):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = Field(42, ge=0)
+
+
+class FeaturesParams(_Section):
+    impute_numeric: Literal["median", "mean"] = "median"
+    scale: bool = True
+
+
+class SklearnLogisticParams(_Section):
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, ge=1)
+
+
+class RidgeParams(_Section):
+    alpha: float = Field(1.0, ge=0)
+
+
+class RandomForestParams(_Section):
+    n_estimators: int = Field(200, ge=1, le=10_000)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    max_features: Any = "sqrt"
+
+    @field_validator("max_features")
+    @classmethod
+    def _max_features(cls, v: Any) -> Any:
+        if v is None or v in ("sqrt", "log2"):
+            return v
+        if isinstance(v, float) and 0 < v <= 1:
+            return v
+        raise ValueError('must be "sqrt", "log2", null or a fraction in (0, 1]')
+
+
+class HistGradientBoostingParams(_Section):
+    learning_rate: float = Field(0.1, gt=0)
+    max_iter: int = Field(200, ge=1)
+    max_leaf_nodes: int | None = Field(31, ge=2)
+    max_depth: int | None = Field(None, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+    early_stopping: bool = False
+
+
+class TrainParams(_Section):
+    model: Literal[MODELS] = "logistic_regression"  # type: ignore[valid-type]
+    seed: int = Field(0, ge=0)
+    # linear_regression only: exact normal equations, or gradient descent.
+    solver: Literal["closed_form", "gd"] = "closed_form"
+    # Gradient descent (logistic_regression, and linear_regression with solver: gd).
+    lr: Any = "auto"
+    epochs: int = Field(500, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    l2: float = Field(0.0, ge=0)
+    tol: float = Field(1e-6, ge=0)
+    early_stopping: bool = False
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    n_iter_no_change: int = Field(10, ge=1)
+    # Hyper-parameters of the allow-listed scikit-learn estimators.
+    sklearn_logistic_regression: SklearnLogisticParams = Field(
+        default_factory=SklearnLogisticParams
+    )
+    ridge: RidgeParams = Field(default_factory=RidgeParams)
+    random_forest: RandomForestParams = Field(default_factory=RandomForestParams)
+    hist_gradient_boosting: HistGradientBoostingParams = Field(
+        default_factory=HistGradientBoostingParams
+    )
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: Any) -> Any:
+        if v == "auto":
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+            return float(v)
+        raise ValueError('must be a positive number or "auto" (1/L from the data)')
+
+    def used(self) -> dict[str, Any]:
+        """Only the keys that shape the chosen model (recorded in the bundle and card)."""
+        gd_keys = ("lr", "epochs", "batch_size", "momentum", "l2", "tol", "early_stopping",
+                   "validation_fraction", "n_iter_no_change")
+        out: dict[str, Any] = {"model": self.model, "seed": self.seed}
+        if self.model in SKLEARN_MODELS:
+            out[self.model] = getattr(self, self.model).model_dump()
+            return out
+        if self.model == "linear_regression":
+            out["solver"] = self.solver
+            if self.solver == "closed_form":
+                return {**out, "l2": self.l2}
+        return {**out, **{k: getattr(self, k) for k in gd_keys}}
+
+
+class EvaluateParams(_Section):
+    importance: Literal["auto", "coefficients", "permutation"] = "auto"
+    permutation_repeats: int = Field(5, ge=1, le=100)
+    importance_max_rows: int = Field(5000, ge=10)
+    curve_points: int = Field(200, ge=10, le=100_000)
+
+
+class Params(_Section):
+    data: DataParams = Field(default_factory=DataParams)
+    split: SplitParams = Field(default_factory=SplitParams)
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    # Free-form path table used only by dvc.yaml's ${paths.*} templating.
+    paths: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _model_fits_task(self) -> Params:
+        task = self.data.task or (
+            self.data.synthetic.task
+            if self.data.source == "synthetic"
+            else {"breast_cancer": "classification", "diabetes": "regression"}.get(
+                self.data.source
+            )
+        )
+        model = self.train.model
+        if task == "regression" and model in CLASSIFIERS:
+            raise ValueError(
+                f"train.model {model} is a classifier but the task is regression; "
+                f"use one of {', '.join(m for m in MODELS if m not in CLASSIFIERS)}"
+            )
+        if task == "classification" and model in REGRESSORS:
+            raise ValueError(
+                f"train.model {model} is a regressor but the task is classification; "
+                f"use one of {', '.join(m for m in MODELS if m not in REGRESSORS)}"
+            )
+        return self
+
+
+def yaml_loads(text: str) -> Any:
+    """Parse YAML the way DVC does (YAML 1.2, safe loader)."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file the way DVC does; ParamsError naming the file and line on failure."""
+    from ruamel.yaml.error import YAMLError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found; run from the repository root") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml_loads(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ParamsError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc) if loc else "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent: Any = model
+        for part in loc[:-1]:
+            field = parent.model_fields.get(part)
+            parent = field.annotation if field is not None else None
+            if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+                parent = None
+                break
+        known = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else (
+            f"known keys: {', '.join(known)}" if known else "remove it"
+        )
+        return f"{key}: unknown key; {hint}"
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = error.get("input")
+    shown = "" if kind == "missing" or isinstance(got, dict) else f" (got {got!r})"
+    return f"{key}: {msg}{shown}"
+
+
+def validate(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate a parsed params mapping; raise ParamsError naming the first bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: must be a mapping of sections (data, split, train, ...)")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ParamsError(f"{source}: {_describe(first, Params)}") from None
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """Load and validate params.yaml."""
+    return validate(read_yaml(path), str(path))

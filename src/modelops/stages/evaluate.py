@@ -1,0 +1,78 @@
+"""Stage evaluate: score the bundle on the test split; write metrics, plots and the model card."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelops.stages import parser, run
+
+
+def _body(args: argparse.Namespace) -> None:
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from modelops import bundle, evaluation as ev, params
+    from modelops.files import atomic_dir, md5_bytes, write_json, write_text
+    from modelops.stages.prepare import TEST
+
+    p = params.load(args.params)
+    # DVC records the train stage's outputs in dvc.lock before evaluate runs, so
+    # the bundle is checked against that md5; outside DVC there may be no entry.
+    lock = Path(args.lock)
+    expected = bundle.lock_md5(lock.read_text(), str(args.model)) if lock.exists() else None
+    data = bundle.read_verified(args.model, expected)
+    model = bundle.Model.from_bytes(data, where=str(args.model))
+    s = model.schema
+    frame = pd.read_parquet(args.data / TEST)
+    X = model.design_matrix(frame)
+    extra: dict = {}
+    if s.task == "classification":
+        y = ev.encode_labels(frame[s.target], s.classes)
+        proba = model.estimator.predict_proba(X)
+        pos = s.classes.index(s.positive_class) if s.positive_class is not None else None
+        metrics = ev.classification_metrics(y, proba, pos)
+        plots = ev.classification_plots(y, proba, s.classes, pos, p.evaluate.curve_points)
+        extra["confusion_matrix"] = ev.confusion_matrix(y, proba, s.classes)
+    else:
+        y = frame[s.target].to_numpy(dtype=np.float64)
+        pred = np.asarray(model.estimator.predict(X), dtype=np.float64)
+        metrics = ev.regression_metrics(y, pred)
+        plots = ev.regression_plots(y, pred)
+    method, importance = ev.importance(model, X, y, p.evaluate)
+    plots["importance"] = importance
+    extra.update(importance_method=method, importance=importance[:20])
+    model_file = {
+        "path": Path(args.model).as_posix(),
+        "md5": md5_bytes(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    card = ev.build_card(model, model_file=model_file, metrics=metrics, extra=extra)
+    # Everything is computed; only now write, each file atomically.
+    with atomic_dir(args.plots) as tmp:
+        for name in ev.PLOTS:
+            write_json(tmp / f"{name}.json", plots.get(name, []))
+    write_json(args.card.with_suffix(".json"), card)
+    write_text(args.card.with_suffix(".md"), ev.card_markdown(card))
+    write_json(args.metrics, metrics)
+    print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser("evaluate", __doc__)
+    p.add_argument("--data", type=Path, required=True, help="prepared data directory")
+    p.add_argument("--model", type=Path, required=True, help="model bundle to evaluate")
+    p.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    p.add_argument("--plots", type=Path, required=True, help="directory for plot data")
+    p.add_argument("--card", type=Path, required=True, help="model card path (writes .json, .md)")
+    p.add_argument("--lock", default="dvc.lock", help="dvc.lock to verify the bundle against")
+    return run(_body, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

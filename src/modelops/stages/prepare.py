@@ -1,0 +1,46 @@
+"""Stage prepare: load the source, check it, split it, write parquet and the schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelops.stages import parser, run
+
+TRAIN, TEST, SCHEMA = "train.parquet", "test.parquet", "schema.json"
+
+
+def _body(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelops import data, params
+    from modelops.files import atomic_dir, write_json
+
+    p = params.load(args.params)
+    train, test, schema = data.prepare(p.data, p.split)
+    with atomic_dir(args.out) as tmp:
+        for frame, name in ((train, TRAIN), (test, TEST)):
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp / name)
+        write_json(tmp / SCHEMA, schema.to_dict())
+    print(
+        f"prepare: {schema.task}, target {schema.target!r}, {schema.rows['train']} train / "
+        f"{schema.rows['test']} test rows, {len(schema.numeric)} numeric and "
+        f"{len(schema.categorical)} categorical features"
+    )
+    if schema.rows["dropped_unlabelled"]:
+        print(f"prepare: dropped {schema.rows['dropped_unlabelled']} rows with no target value")
+    for col, why in schema.dropped.items():
+        print(f"prepare: dropped column {col!r}: {why}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser("prepare", __doc__)
+    p.add_argument("--out", type=Path, required=True, help="directory for the prepared data")
+    return run(_body, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

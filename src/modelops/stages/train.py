@@ -1,0 +1,87 @@
+"""Stage train: fit preprocessing and the model on the training split, write the bundle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelops.stages import parser, run
+
+
+def final_loss(model, X, y, task: str) -> float:
+    """Training loss of a fitted model without epochs: log loss, or half the MSE."""
+    import numpy as np
+    from sklearn.metrics import log_loss
+
+    if task == "classification":
+        proba = model.predict_proba(X)
+        return float(log_loss(y, proba, labels=list(range(proba.shape[1]))))
+    return float(0.5 * np.mean((model.predict(X) - y) ** 2))
+
+
+def _body(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from modelops import bundle, models, params
+    from modelops.data import Schema
+    from modelops.evaluation import encode_labels, library_versions
+    from modelops.features import Preprocessor
+    from modelops.files import md5_file, write_json
+    from modelops.stages.prepare import SCHEMA, TRAIN
+
+    p = params.load(args.params)
+    schema = Schema.from_dict(json.loads((args.data / SCHEMA).read_text()))
+    frame = pd.read_parquet(args.data / TRAIN)
+    pre = Preprocessor(
+        schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
+    ).fit(frame)
+    X = pre.transform(frame)
+    if schema.task == "classification":
+        y = encode_labels(frame[schema.target], schema.classes)
+    else:
+        y = frame[schema.target].to_numpy(dtype=np.float64)
+    est = models.build(p.train, schema.task).fit(X, y)
+    curve = est.loss_curve_ or [final_loss(est, X, y, schema.task)]
+    val_curve = est.validation_loss_curve_
+    model = bundle.Model(
+        schema=schema,
+        preprocessor=pre,
+        estimator=est,
+        info={
+            "params": {"train": p.train.used(), "features": p.features.model_dump()},
+            "train_md5": md5_file(args.data / TRAIN),
+            "fit": {
+                "epochs_run": len(est.loss_curve_),
+                "lr": getattr(est, "lr_", None),
+                "final_loss": curve[-1],
+            },
+            "versions": library_versions(),
+        },
+    )
+    loss = [
+        {"epoch": i + 1, "loss": v, **({"val_loss": val_curve[i]} if val_curve else {})}
+        for i, v in enumerate(curve)
+    ]
+    bundle.save(args.model, model)
+    write_json(args.loss, loss)
+    print(
+        f"train: {p.train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
+        f"{len(est.loss_curve_)} epochs, final loss {curve[-1]:.6g}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser("train", __doc__)
+    p.add_argument("--data", type=Path, required=True, help="prepared data directory")
+    p.add_argument("--model", type=Path, required=True, help="model bundle to write (.npz)")
+    p.add_argument("--loss", type=Path, required=True, help="loss-per-epoch plot file to write")
+    return run(_body, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
