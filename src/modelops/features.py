@@ -70,8 +70,8 @@ class Preprocessor:
         X /= self.scale_
         blocks = [X]
         for col, cats in zip(self.categorical, self.categories_, strict=True):
-            values = frame[col].astype("string")
-            codes = pd.Categorical(values, categories=cats).codes
+            # -1 for missing and unseen values: they get no column.
+            codes = pd.Index(cats).get_indexer(frame[col].astype("string").to_numpy(object))
             onehot = np.zeros((len(frame), len(cats)))
             rows = np.flatnonzero(codes >= 0)
             onehot[rows, codes[rows]] = 1.0

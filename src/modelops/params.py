@@ -265,6 +265,8 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     got = error.get("input")
+    if not loc:  # a cross-section rule: its message already names the keys
+        return msg
     shown = "" if kind == "missing" or isinstance(got, dict) else f" (got {got!r})"
     return f"{key}: {msg}{shown}"
 

@@ -92,40 +92,42 @@ def minimize(
     v = np.zeros_like(w)
     best, best_w, stale = np.inf, w.copy(), 0
     result = GDResult(w=w, lr=lr, epochs_run=0)
-    for epoch in range(cfg.epochs):
-        if full_batch:
-            look = w + cfg.momentum * v
-            epoch_loss, g = objective(Xt, yt, look)
-            v = cfg.momentum * v - lr * g
-            w = w + v
-        else:
-            total = 0.0
-            order = rng.permutation(n_train)
-            for start in range(0, n_train, cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
+    # Overflow is caught below as divergence and reported; numpy need not warn too.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(cfg.epochs):
+            if full_batch:
                 look = w + cfg.momentum * v
-                loss, g = objective(Xt[idx], yt[idx], look)
+                epoch_loss, g = objective(Xt, yt, look)
                 v = cfg.momentum * v - lr * g
                 w = w + v
-                total += loss * len(idx)
-            epoch_loss = total / n_train
-        if not np.isfinite(epoch_loss) or not np.all(np.isfinite(w)):
-            raise ModelopsError(
-                f"train.lr: gradient descent diverged at epoch {epoch + 1} (loss {epoch_loss}) "
-                f"with lr {lr:g}; lower train.lr or set it to auto"
-            )
-        result.loss_curve.append(float(epoch_loss))
-        monitored = epoch_loss
-        if Xv is not None:
-            monitored = float(objective(Xv, yv, w)[0])
-            result.validation_loss_curve.append(monitored)
-        # scikit-learn's SGD rule: no improvement by more than tol for n_iter_no_change epochs.
-        stale = stale + 1 if monitored > best - cfg.tol else 0
-        if monitored < best:
-            best, best_w = monitored, w.copy()
-        result.epochs_run = epoch + 1
-        if stale >= cfg.n_iter_no_change:
-            break
+            else:
+                total = 0.0
+                order = rng.permutation(n_train)
+                for start in range(0, n_train, cfg.batch_size):
+                    idx = order[start : start + cfg.batch_size]
+                    look = w + cfg.momentum * v
+                    loss, g = objective(Xt[idx], yt[idx], look)
+                    v = cfg.momentum * v - lr * g
+                    w = w + v
+                    total += loss * len(idx)
+                epoch_loss = total / n_train
+            if not np.isfinite(epoch_loss) or not np.all(np.isfinite(w)):
+                raise ModelopsError(
+                    f"train.lr: gradient descent diverged at epoch {epoch + 1} (loss {epoch_loss}) "
+                    f"with lr {lr:g}; lower train.lr or set it to auto"
+                )
+            result.loss_curve.append(float(epoch_loss))
+            monitored = epoch_loss
+            if Xv is not None:
+                monitored = float(objective(Xv, yv, w)[0])
+                result.validation_loss_curve.append(monitored)
+            # scikit-learn's SGD rule: no improvement by more than tol for n_iter_no_change epochs.
+            stale = stale + 1 if monitored > best - cfg.tol else 0
+            if monitored < best:
+                best, best_w = monitored, w.copy()
+            result.epochs_run = epoch + 1
+            if stale >= cfg.n_iter_no_change:
+                break
     # With a validation split keep the weights that generalised best; otherwise the last.
     result.w = best_w if Xv is not None else w
     return result

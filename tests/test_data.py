@@ -1,0 +1,144 @@
+"""Sources, schema checks and the split: each data error is one line naming the column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelops import data, params
+from modelops.errors import DataError
+
+
+def csv_params(path, target="y", model="logistic_regression", **data_kw):
+    raw = {"data": {"source": "csv", "path": str(path), "target": target, **data_kw},
+           "train": {"model": model}}
+    return params.validate(raw)
+
+
+def write(tmp_path, text, name="d.csv"):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_breast_cancer_has_named_labels_and_malignant_positive():
+    p = params.validate({})
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.task == "classification"
+    assert schema.classes == ["benign", "malignant"]
+    assert schema.positive_class == "malignant"
+    assert len(train) + len(test) == 569
+    assert len(schema.numeric) == 30
+    # stratified: class shares agree to within one row
+    share = lambda f: (f["diagnosis"] == "malignant").mean()  # noqa: E731
+    assert abs(share(train) - share(test)) < 0.01
+
+
+def test_diabetes_is_regression():
+    p = params.validate({"data": {"source": "diabetes"}, "train": {"model": "linear_regression"}})
+    _, _, schema = data.prepare(p.data, p.split)
+    assert schema.task == "regression" and schema.classes is None
+
+
+def test_synthetic_is_seeded():
+    raw = {"data": {"source": "synthetic", "synthetic": {"n_rows": 500, "n_features": 4,
+                                                         "n_informative": 2}}}
+    p = params.validate(raw)
+    a = data.prepare(p.data, p.split)[0]
+    b = data.prepare(p.data, p.split)[0]
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["x0", "x1", "x2", "x3", "target"]
+
+
+def test_messy_csv_roles_and_missing_values(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame({
+        "id": [f"row-{i}" for i in range(n)],
+        "age": rng.integers(20, 70, n).astype(str),
+        "color": rng.choice(["red", "green", "blue"], n),
+        "empty": [""] * n,
+        "const": ["k"] * n,
+        "y": rng.choice(["Yes", "No"], n),
+    })
+    frame.loc[3, "age"] = "?"
+    frame.loc[4, "age"] = "NA"
+    frame.loc[5, "y"] = ""
+    f = tmp_path / "d.csv"
+    frame.to_csv(f, index=False)
+    p = csv_params(f, positive_class="Yes")
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.numeric == ["age"]
+    assert schema.categorical == ["color"]
+    assert set(schema.dropped) == {"id", "empty", "const"}
+    assert "identifier-like" in schema.dropped["id"]
+    assert schema.rows["dropped_unlabelled"] == 1
+    assert schema.classes == ["No", "Yes"] and schema.positive_class == "Yes"
+    assert train["age"].isna().sum() + test["age"].isna().sum() == 2
+    assert schema.source["md5"]
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "expected"),
+    [
+        ("a,b\n1,2\n", "y", "data.target: column 'y' is not in"),
+        ("a,y\n", "y", "has a header but no data rows"),
+        ("", "y", "is empty"),
+        ("a,y\n1,x\n2,x\n3,x\n4,x\n", "y", "has only one class ('x')"),
+        ("a,y\n1,\n2,\n", "y", "column 'y' has no values"),
+        ("a,y\n1,a\n2,b\n3,a\n4,b\n5,a\n", "y", "data.positive_class: cannot tell which label"),
+    ],
+)
+def test_csv_errors(tmp_path, text, target, expected):
+    p = csv_params(write(tmp_path, text), target=target)
+    with pytest.raises(DataError) as info:
+        data.prepare(p.data, p.split)
+    assert expected in str(info.value)
+
+
+def test_regression_target_must_be_numeric(tmp_path):
+    f = write(tmp_path, "a,y\n" + "".join(f"{i},v{i}\n" for i in range(30)))
+    p = csv_params(f, task="regression", model="linear_regression")
+    with pytest.raises(DataError, match="column 'y' is not numeric .*'v0'"):
+        data.prepare(p.data, p.split)
+
+
+def test_too_few_rows_for_stratified_split(tmp_path):
+    f = write(tmp_path, "a,y\n1,0\n2,0\n3,0\n4,1\n")
+    p = csv_params(f)
+    with pytest.raises(DataError, match=r"split.test_size: 4 rows are too few .* \(class 1 has 1 row"):
+        data.prepare(p.data, p.split)
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    p = csv_params(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="nope.csv does not exist"):
+        data.prepare(p.data, p.split)
+    p = csv_params(tmp_path)
+    with pytest.raises(DataError, match="is a directory"):
+        data.prepare(p.data, p.split)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n1,2\n3,4,5,6\n")
+    p = csv_params(bad, target="b")
+    with pytest.raises(DataError, match="cannot read .*bad.csv as CSV"):
+        data.prepare(p.data, p.split)
+
+
+def test_positive_class_must_be_a_label(tmp_path):
+    f = write(tmp_path, "a,y\n" + "".join(f"{i},{'Yes' if i % 2 else 'No'}\n" for i in range(20)))
+    p = csv_params(f, positive_class="Maybe")
+    with pytest.raises(DataError, match="'Maybe' is not a label of 'y'; its labels are 'No', 'Yes'"):
+        data.prepare(p.data, p.split)
+
+
+def test_integer_labels_default_positive_is_one(tmp_path):
+    f = write(tmp_path, "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    _, _, schema = data.prepare(*(lambda p: (p.data, p.split))(csv_params(f)))
+    assert schema.classes == [0, 1] and schema.positive_class == 1
+
+
+def test_bundled_target_override_is_refused():
+    p = params.validate({"data": {"target": "label"}})
+    with pytest.raises(DataError, match="target column is 'diagnosis'"):
+        data.prepare(p.data, p.split)
