@@ -42,7 +42,7 @@ def test_md5_mismatch_is_refused_before_parsing(tmp_path):
     m, _ = fitted()
     path = tmp_path / "m.npz"
     bundle.save(path, m)
-    with pytest.raises(BundleError, match="does not match 0+ recorded in dvc.lock"):
+    with pytest.raises(BundleError, match=r"does not match 0+ recorded in dvc.lock"):
         bundle.load(path, expected_md5="0" * 32)
 
 
@@ -57,19 +57,21 @@ def test_object_arrays_are_never_unpickled(tmp_path):
         buf = io.BytesIO()
         np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
         dst.writestr("model_coef.npy", buf.getvalue())
-    with pytest.raises(BundleError, match="not a modelops bundle"):
+    with pytest.raises(BundleError, match=r"not a modelops bundle"):
         bundle.Model.from_bytes(out.getvalue())
 
 
 def test_garbage_and_missing_files(tmp_path):
-    with pytest.raises(BundleError, match="not a modelops bundle"):
+    with pytest.raises(BundleError, match=r"not a modelops bundle"):
         bundle.Model.from_bytes(b"not a zip")
-    with pytest.raises(BundleError, match="no model bundle here"):
+    with pytest.raises(BundleError, match=r"no model bundle here"):
         bundle.load(tmp_path / "missing.npz")
 
 
 def test_lock_md5_reads_the_outs():
-    lock = "schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.npz\n" \
-           "      md5: abc\n"
+    lock = (
+        "schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.npz\n"
+        "      md5: abc\n"
+    )
     assert bundle.lock_md5(lock, "models/model.npz") == "abc"
     assert bundle.lock_md5(lock, "models/other.npz") is None

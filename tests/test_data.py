@@ -11,8 +11,10 @@ from modelops.errors import DataError
 
 
 def csv_params(path, target="y", model="logistic_regression", **data_kw):
-    raw = {"data": {"source": "csv", "path": str(path), "target": target, **data_kw},
-           "train": {"model": model}}
+    raw = {
+        "data": {"source": "csv", "path": str(path), "target": target, **data_kw},
+        "train": {"model": model},
+    }
     return params.validate(raw)
 
 
@@ -42,8 +44,12 @@ def test_diabetes_is_regression():
 
 
 def test_synthetic_is_seeded():
-    raw = {"data": {"source": "synthetic", "synthetic": {"n_rows": 500, "n_features": 4,
-                                                         "n_informative": 2}}}
+    raw = {
+        "data": {
+            "source": "synthetic",
+            "synthetic": {"n_rows": 500, "n_features": 4, "n_informative": 2},
+        }
+    }
     p = params.validate(raw)
     a = data.prepare(p.data, p.split)[0]
     b = data.prepare(p.data, p.split)[0]
@@ -54,14 +60,16 @@ def test_synthetic_is_seeded():
 def test_messy_csv_roles_and_missing_values(tmp_path):
     rng = np.random.default_rng(0)
     n = 60
-    frame = pd.DataFrame({
-        "id": [f"row-{i}" for i in range(n)],
-        "age": rng.integers(20, 70, n).astype(str),
-        "color": rng.choice(["red", "green", "blue"], n),
-        "empty": [""] * n,
-        "const": ["k"] * n,
-        "y": rng.choice(["Yes", "No"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [f"row-{i}" for i in range(n)],
+            "age": rng.integers(20, 70, n).astype(str),
+            "color": rng.choice(["red", "green", "blue"], n),
+            "empty": [""] * n,
+            "const": ["k"] * n,
+            "y": rng.choice(["Yes", "No"], n),
+        }
+    )
     frame.loc[3, "age"] = "?"
     frame.loc[4, "age"] = "NA"
     frame.loc[5, "y"] = ""
@@ -100,35 +108,39 @@ def test_csv_errors(tmp_path, text, target, expected):
 def test_regression_target_must_be_numeric(tmp_path):
     f = write(tmp_path, "a,y\n" + "".join(f"{i},v{i}\n" for i in range(30)))
     p = csv_params(f, task="regression", model="linear_regression")
-    with pytest.raises(DataError, match="column 'y' is not numeric .*'v0'"):
+    with pytest.raises(DataError, match=r"column 'y' is not numeric .*'v0'"):
         data.prepare(p.data, p.split)
 
 
 def test_too_few_rows_for_stratified_split(tmp_path):
     f = write(tmp_path, "a,y\n1,0\n2,0\n3,0\n4,1\n")
     p = csv_params(f)
-    with pytest.raises(DataError, match=r"split.test_size: 4 rows are too few .* \(class 1 has 1 row"):
+    with pytest.raises(
+        DataError, match=r"split.test_size: 4 rows are too few .* \(class 1 has 1 row"
+    ):
         data.prepare(p.data, p.split)
 
 
 def test_missing_and_unreadable_files(tmp_path):
     p = csv_params(tmp_path / "nope.csv")
-    with pytest.raises(DataError, match="nope.csv does not exist"):
+    with pytest.raises(DataError, match=r"nope.csv does not exist"):
         data.prepare(p.data, p.split)
     p = csv_params(tmp_path)
-    with pytest.raises(DataError, match="is a directory"):
+    with pytest.raises(DataError, match=r"is a directory"):
         data.prepare(p.data, p.split)
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"a,b\n1,2\n3,4,5,6\n")
     p = csv_params(bad, target="b")
-    with pytest.raises(DataError, match="cannot read .*bad.csv as CSV"):
+    with pytest.raises(DataError, match=r"cannot read .*bad.csv as CSV"):
         data.prepare(p.data, p.split)
 
 
 def test_positive_class_must_be_a_label(tmp_path):
     f = write(tmp_path, "a,y\n" + "".join(f"{i},{'Yes' if i % 2 else 'No'}\n" for i in range(20)))
     p = csv_params(f, positive_class="Maybe")
-    with pytest.raises(DataError, match="'Maybe' is not a label of 'y'; its labels are 'No', 'Yes'"):
+    with pytest.raises(
+        DataError, match=r"'Maybe' is not a label of 'y'; its labels are 'No', 'Yes'"
+    ):
         data.prepare(p.data, p.split)
 
 
@@ -140,5 +152,5 @@ def test_integer_labels_default_positive_is_one(tmp_path):
 
 def test_bundled_target_override_is_refused():
     p = params.validate({"data": {"target": "label"}})
-    with pytest.raises(DataError, match="target column is 'diagnosis'"):
+    with pytest.raises(DataError, match=r"target column is 'diagnosis'"):
         data.prepare(p.data, p.split)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from ruamel.yaml import YAML
-
 from tests.conftest import dvc, git, tree_state
 
 pytestmark = pytest.mark.e2e
@@ -57,18 +56,27 @@ def test_bad_params_stop_dvc_repro_with_one_line_and_nothing_written(project):
 
 def test_bring_your_own_csv(project):
     n = 300
-    frame = pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "tenure": [i % 60 for i in range(n)],
-        "monthly": [20.0 + (i * 7) % 80 for i in range(n)],
-        "plan": [["basic", "plus", "pro"][i % 3] for i in range(n)],
-        "churn": ["Yes" if (i % 60) < 12 or i % 7 == 0 else "No" for i in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "tenure": [i % 60 for i in range(n)],
+            "monthly": [20.0 + (i * 7) % 80 for i in range(n)],
+            "plan": [["basic", "plus", "pro"][i % 3] for i in range(n)],
+            "churn": ["Yes" if (i % 60) < 12 or i % 7 == 0 else "No" for i in range(n)],
+        }
+    )
     frame.loc[::17, "monthly"] = None
     (project / "data/raw/customers.csv").write_text(frame.to_csv(index=False).replace(",,", ",?,"))
     dvc(project, "add", "data/raw/customers.csv")
-    set_params(project, **{"data.source": "csv", "data.path": "data/raw/customers.csv",
-                           "data.target": "churn", "data.positive_class": "Yes"})
+    set_params(
+        project,
+        **{
+            "data.source": "csv",
+            "data.path": "data/raw/customers.csv",
+            "data.target": "churn",
+            "data.positive_class": "Yes",
+        },
+    )
     out = dvc(project, "repro").stdout
     assert "dropped column 'customer_id'" in out
     card = json.loads((project / "metrics/card.json").read_text())
@@ -82,14 +90,23 @@ def test_bring_your_own_csv(project):
 
 
 def test_regression_with_random_forest_is_reproducible(project):
-    set_params(project, **{"data.source": "diabetes", "train.model": "random_forest",
-                           "train.random_forest.n_estimators": 30})
+    set_params(
+        project,
+        **{
+            "data.source": "diabetes",
+            "train.model": "random_forest",
+            "train.random_forest.n_estimators": 30,
+        },
+    )
     dvc(project, "repro")
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert set(metrics) == {"mae", "r2", "rmse"} and metrics["r2"] > 0.2
     first = (project / "models/model.npz").read_bytes()
     plots = json.loads((project / "metrics/plots/predicted_vs_actual.json").read_text())
-    assert len(plots) == json.loads((project / "metrics/card.json").read_text())["data"]["rows"]["test"]
+    assert (
+        len(plots)
+        == json.loads((project / "metrics/card.json").read_text())["data"]["rows"]["test"]
+    )
     dvc(project, "repro", "-f")
     assert (project / "models/model.npz").read_bytes() == first
 
@@ -97,6 +114,10 @@ def test_regression_with_random_forest_is_reproducible(project):
 def test_experiments_run_with_set_params(project):
     dvc(project, "exp", "run", "-S", "train.l2=0.01", "-n", "more-l2")
     shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
-    names = [e.get("name") for rev in shown for e in (rev.get("experiments") or [])
-             for e in [e["revs"][0]]]
+    names = [
+        e.get("name")
+        for rev in shown
+        for e in (rev.get("experiments") or [])
+        for e in [e["revs"][0]]
+    ]
     assert "more-l2" in names

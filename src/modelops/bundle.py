@@ -74,7 +74,9 @@ class Model:
             _member(zf, "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
             for name in sorted(arrays):
                 buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+                np.lib.format.write_array(
+                    buf, np.ascontiguousarray(arrays[name]), allow_pickle=False
+                )
                 _member(zf, f"{name}.npy", buf.getvalue())
         return out.getvalue()
 

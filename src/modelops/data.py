@@ -188,7 +188,7 @@ def _match_label(wanted: Any, classes: list[Any]) -> Any:
 def check_target(
     frame: pd.DataFrame, target: str, p: DataParams, where: str
 ) -> tuple[pd.DataFrame, str, list[Any] | None, Any, int]:
-    """Validate the target; return (frame without unlabelled rows, task, classes, positive, n_dropped)."""
+    """Check the target; return (labelled rows, task, classes, positive class, n unlabelled)."""
     if target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:12]))
         more = ", ..." if frame.shape[1] > 12 else ""

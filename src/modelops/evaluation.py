@@ -171,8 +171,12 @@ def importance(
             return float(np.mean(est.predict_proba(Xs).argmax(axis=1) == ys))
 
         res = permutation_importance(
-            model.estimator, X[rows], y[rows], scoring=score,
-            n_repeats=p.permutation_repeats, random_state=0,
+            model.estimator,
+            X[rows],
+            y[rows],
+            scoring=score,
+            n_repeats=p.permutation_repeats,
+            random_state=0,
         )
         values = res.importances_mean
     order = sorted(range(len(names)), key=lambda i: (-values[i], names[i]))
@@ -209,9 +213,7 @@ def build_card(model: Model, *, model_file: dict[str, Any], metrics: dict, extra
         },
         "features": {
             "numeric": s.numeric,
-            "categorical": dict(
-                zip(s.categorical, model.preprocessor.categories_, strict=True)
-            ),
+            "categorical": dict(zip(s.categorical, model.preprocessor.categories_, strict=True)),
             "dropped": s.dropped,
         },
         "training": model.info["fit"],

@@ -164,8 +164,17 @@ class TrainParams(_Section):
 
     def used(self) -> dict[str, Any]:
         """Only the keys that shape the chosen model (recorded in the bundle and card)."""
-        gd_keys = ("lr", "epochs", "batch_size", "momentum", "l2", "tol", "early_stopping",
-                   "validation_fraction", "n_iter_no_change")
+        gd_keys = (
+            "lr",
+            "epochs",
+            "batch_size",
+            "momentum",
+            "l2",
+            "tol",
+            "early_stopping",
+            "validation_fraction",
+            "n_iter_no_change",
+        )
         out: dict[str, Any] = {"model": self.model, "seed": self.seed}
         if self.model in SKLEARN_MODELS:
             out[self.model] = getattr(self, self.model).model_dump()
@@ -198,9 +207,7 @@ class Params(_Section):
         task = self.data.task or (
             self.data.synthetic.task
             if self.data.source == "synthetic"
-            else {"breast_cancer": "classification", "diabetes": "regression"}.get(
-                self.data.source
-            )
+            else {"breast_cancer": "classification", "diabetes": "regression"}.get(self.data.source)
         )
         model = self.train.model
         if task == "regression" and model in CLASSIFIERS:
@@ -257,8 +264,10 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
                 break
         known = sorted(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(loc[-1], known, n=1)
-        hint = f"did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else (
-            f"known keys: {', '.join(known)}" if known else "remove it"
+        hint = (
+            f"did you mean {'.'.join([*loc[:-1], close[0]])}?"
+            if close
+            else (f"known keys: {', '.join(known)}" if known else "remove it")
         )
         return f"{key}: unknown key; {hint}"
     msg = error["msg"]

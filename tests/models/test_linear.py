@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, make_classification, make_regression
-from sklearn.linear_model import LogisticRegression as SkLogistic, Ridge
+from sklearn.linear_model import LogisticRegression as SkLogistic
+from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from modelops.errors import ModelopsError
@@ -73,8 +74,7 @@ def test_binary_logistic_matches_sklearn(clf):
 
 
 def test_multinomial_logistic_matches_sklearn():
-    X, y = make_classification(400, 5, n_informative=4, n_redundant=0, n_classes=3,
-                               random_state=0)
+    X, y = make_classification(400, 5, n_informative=4, n_redundant=0, n_classes=3, random_state=0)
     X = StandardScaler().fit_transform(X)
     l2 = 0.02
     m = LogisticRegression(gd=GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100))
@@ -103,5 +103,5 @@ def test_early_stopping_records_validation_loss_and_stops(clf):
 
 def test_divergence_is_a_clear_error(reg):
     X, y = reg
-    with pytest.raises(ModelopsError, match="train.lr: gradient descent diverged"):
+    with pytest.raises(ModelopsError, match=r"train.lr: gradient descent diverged"):
         LinearRegression(solver="gd", gd=GDConfig(lr=100.0, epochs=200)).fit(X, y * 1e200)

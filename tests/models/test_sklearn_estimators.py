@@ -18,9 +18,16 @@ def test_every_allowed_estimator_round_trips_with_its_fixed_trust_list(name, tas
         X, y = make_classification(120, 4, random_state=0)
     else:
         X, y = make_regression(120, 4, random_state=0)
-    p = params.validate({"train": {"model": name, "random_forest": {"n_estimators": 5},
-                                   "hist_gradient_boosting": {"max_iter": 5}},
-                         "data": {"task": task}})
+    p = params.validate(
+        {
+            "train": {
+                "model": name,
+                "random_forest": {"n_estimators": 5},
+                "hist_gradient_boosting": {"max_iter": 5},
+            },
+            "data": {"task": task},
+        }
+    )
     est = ske.build(name, task, p.train).fit(X, y)
     first = ske.dumps(est)
     assert first == ske.dumps(ske.build(name, task, p.train).fit(X, y))  # same fit, same bytes

@@ -34,14 +34,37 @@ def one_line_error(capsys) -> str:
 def run_all(workdir: Path) -> None:
     assert prepare.main(["--out", "prep"]) == 0
     assert train.main(["--data", "prep", "--model", "m/model.npz", "--loss", "loss.json"]) == 0
-    assert evaluate.main(["--data", "prep", "--model", "m/model.npz", "--metrics", "metrics.json",
-                          "--plots", "plots", "--card", "card"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--data",
+                "prep",
+                "--model",
+                "m/model.npz",
+                "--metrics",
+                "metrics.json",
+                "--plots",
+                "plots",
+                "--card",
+                "card",
+            ]
+        )
+        == 0
+    )
 
 
 def test_stages_in_process(workdir, capsys):
     run_all(workdir)
-    for name in ("prep/train.parquet", "prep/schema.json", "m/model.npz", "loss.json",
-                 "metrics.json", "plots/roc.json", "card.json", "card.md"):
+    for name in (
+        "prep/train.parquet",
+        "prep/schema.json",
+        "m/model.npz",
+        "loss.json",
+        "metrics.json",
+        "plots/roc.json",
+        "card.json",
+        "card.md",
+    ):
         assert (workdir / name).is_file(), name
 
 
@@ -49,7 +72,11 @@ def test_stages_in_process(workdir, capsys):
     ("old", "new", "expected"),
     [
         ("  lr: auto ", "  lr: -1 ", "train.lr: must be a positive number"),
-        ("  epochs: 500", "  epochs: 500\n  epoch: 3", "train.epoch: unknown key; did you mean train.epochs?"),
+        (
+            "  epochs: 500",
+            "  epochs: 500\n  epoch: 3",
+            "train.epoch: unknown key; did you mean train.epochs?",
+        ),
         ("source: breast_cancer ", "source: csv\n  xx: 1 ", "data.xx: unknown key"),
         ("  test_size: 0.2", "  test_size: 0", "split.test_size: Input should be greater than 0"),
         ("  importance: auto ", "  importance: shap ", "evaluate.importance: Input should be"),
@@ -68,7 +95,9 @@ def test_bad_csv_writes_nothing(workdir, capsys):
     edit(workdir / "params.yaml", "path: null", "path: d.csv")
     edit(workdir / "params.yaml", "target: null", "target: label")
     assert prepare.main(["--out", "prep"]) == 1
-    assert "data.target: column 'label' is not in d.csv; its columns are: a, b" in one_line_error(capsys)
+    assert "data.target: column 'label' is not in d.csv; its columns are: a, b" in one_line_error(
+        capsys
+    )
     assert not (workdir / "prep").exists()
 
 
@@ -77,10 +106,23 @@ def test_evaluate_refuses_a_bundle_that_does_not_match_dvc_lock(workdir, capsys)
     before = {p: p.read_bytes() for p in (workdir / "metrics.json", workdir / "card.json")}
     (workdir / "dvc.lock").write_text(
         "schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: m/model.npz\n      md5: '"
-        + "0" * 32 + "'\n"
+        + "0" * 32
+        + "'\n"
     )
-    code = evaluate.main(["--data", "prep", "--model", "m/model.npz", "--metrics", "metrics.json",
-                          "--plots", "plots", "--card", "card"])
+    code = evaluate.main(
+        [
+            "--data",
+            "prep",
+            "--model",
+            "m/model.npz",
+            "--metrics",
+            "metrics.json",
+            "--plots",
+            "plots",
+            "--card",
+            "card",
+        ]
+    )
     assert code == 1
     assert "does not match 000" in one_line_error(capsys)
     assert before == {p: p.read_bytes() for p in before}

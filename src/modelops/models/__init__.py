@@ -21,7 +21,8 @@ def build(params: TrainParams, task: str) -> Any:
     """An unfitted model for ``params.model`` and the task."""
     from modelops.models.gd import GDConfig
     from modelops.models.linear import LinearRegression, LogisticRegression
-    from modelops.models.sklearn_estimators import SklearnModel, build as build_sklearn
+    from modelops.models.sklearn_estimators import SklearnModel
+    from modelops.models.sklearn_estimators import build as build_sklearn
 
     gd = GDConfig(
         lr=params.lr,

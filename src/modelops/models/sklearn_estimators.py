@@ -41,9 +41,7 @@ TRUSTED: dict[str, list[str]] = {
     "sklearn_logistic_regression": [],
     "ridge": [],
     "random_forest": ["sklearn.tree._tree.Tree"],
-    "hist_gradient_boosting": [
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-    ],
+    "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
 }
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -54,9 +52,7 @@ def build(name: str, task: str, params: TrainParams) -> Any:
 
     module, cls = ESTIMATORS[name][task]
     kwargs = getattr(params, name).model_dump()
-    if name == "sklearn_logistic_regression":
-        kwargs["random_state"] = params.seed
-    elif name in ("random_forest", "hist_gradient_boosting"):
+    if name == "sklearn_logistic_regression" or name in ("random_forest", "hist_gradient_boosting"):
         kwargs["random_state"] = params.seed
     if name == "random_forest":
         kwargs["n_jobs"] = -1  # trees are seeded, so results do not depend on threads

@@ -19,8 +19,11 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def run(body: Callable[[argparse.Namespace], None], p: argparse.ArgumentParser,
-        argv: Sequence[str] | None) -> int:
+def run(
+    body: Callable[[argparse.Namespace], None],
+    p: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+) -> int:
     """Parse, run, and turn a ModelopsError into one line on stderr and its exit code."""
     from modelops.errors import ModelopsError
 

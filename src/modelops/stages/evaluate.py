@@ -16,7 +16,8 @@ def _body(args: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from modelops import bundle, evaluation as ev, params
+    from modelops import bundle, params
+    from modelops import evaluation as ev
     from modelops.files import atomic_dir, md5_bytes, write_json, write_text
     from modelops.stages.prepare import TEST
 

