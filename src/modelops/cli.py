@@ -1,26 +1,232 @@
 """The ``modelops`` command: argparse subcommands that parse, call ``api``, print, exit.
 
 Nothing heavy is imported here (the start-up path must not load numpy,
-scikit-learn, pandas or dvc); each command imports what it needs when it runs.
+scikit-learn, pandas or dvc); each command imports ``api`` when it runs.
+Exit codes: 0 ok, 1 refused or failed, 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from modelops import __version__
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+    return "\n".join([line(columns), *(line(r) for r in cells)]).rstrip()
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    info = api.register(args.name, bump=args.bump, version=args.version, message=args.message)
+    lin = info.lineage
+    print(
+        f"registered {info.name}@{info.version} at {info.commit[:8]} "
+        f"(model md5 {lin['model']['md5']})"
+    )
+    print(f"publish it with: git push origin {info.registered.tag}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    tag, gate = api.promote(
+        args.ref, stage=args.stage, version=args.version, force=args.force, reason=args.reason
+    )
+    verdict = "passed" if gate.passed else "FAILED (forced)"
+    print(f"promoted: {tag}\ngate {verdict}: {gate.note}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    tag, old, new = api.rollback(args.name, stage=args.stage, to=args.to)
+    print(f"rolled back {args.stage} from {old} to {new}: {tag}")
+    return 0
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    info = api.checkout(args.ref, version=args.version, force=args.force)
+    print(
+        f"checked out {info.name}@{info.version} ({info.commit[:8]}, detached HEAD); "
+        f"`git switch -` returns to your branch (then `dvc checkout`)"
+    )
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    info, md5 = api.get(
+        args.name, output=args.output, version=args.version, stage=args.stage, force=args.force
+    )
+    print(f"wrote {args.output}: {info.name}@{info.version}, md5 {md5} (verified)")
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    tag = api.retire(args.ref, version=args.version, reason=args.reason, force=args.force)
+    print(f"retired: {tag}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    rows = api.list_versions(args.name)
+    keys = sorted({k for r in rows for k in r["metrics"]})[:4]
+    table = [
+        {
+            "name": r["name"],
+            "version": r["version"],
+            "stages": ",".join(r["stages"]) or "-",
+            "retired": "yes" if r["retired"] else "",
+            "registered": r["registered_at"],
+            **{k: f"{r['metrics'][k]:.4g}" if k in r["metrics"] else "" for k in keys},
+        }
+        for r in rows
+    ]
+    cols = ["name", "version", "stages", "retired", "registered", *keys]
+    _emit(args, rows, _table(table, cols) if rows else "no versions registered yet")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    d = api.show(args.ref, version=args.version)
+    lin = d["lineage"]
+    lines = [
+        f"{d['name']}@{d['version']}  commit {d['commit']}",
+        f"stages: {', '.join(d['stages']) or '-'}   retired: {'yes' if d['retired'] else 'no'}",
+        f"registered {d['registered_at']} by {d['author']}",
+    ]
+    if lin.get("model"):
+        m = lin["model"]
+        lines.append(f"model: {m['path']} md5 {m['md5']} sha256 {m['sha256']}")
+    if d["metrics"]:
+        lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in d["metrics"].items()))
+    lines += ["events:"] + [f"  {e['time']}  {e['tag']}  {e['summary']}" for e in d["events"]]
+    _emit(args, d, "\n".join(lines))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    rows = api.history(args.name)
+    table = [{**r, "stage": r["stage"] or "", "version": r["version"] or ""} for r in rows]
+    text = (
+        _table(table, ["time", "event", "version", "stage", "author", "tag"])
+        if rows
+        else ("no registry events yet")
+    )
+    _emit(args, rows, text)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelops",
-        description="Version, promote, roll back and serve the model of this repository.",
+        description="Register, promote, roll back, check out, fetch and retire the model "
+        "versions of this repository (git tags in GTO's grammar).",
     )
     p.add_argument("--version", action="version", version=f"modelops {__version__}")
     p.add_argument("--traceback", action="store_true", help="show a traceback on errors")
-    p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def version_ref(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("ref", metavar="NAME@vX.Y.Z", help="the version (or NAME with --version)")
+        sp.add_argument("--version", help="the version, when REF is only the model name")
+
+    def name_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "name",
+            nargs="?",
+            metavar="NAME",
+            help="model name (default: the one declared in dvc.yaml's artifacts:)",
+        )
+
+    sp = command("register", cmd_register, "Register HEAD as a new version (tag NAME@vX.Y.Z)")
+    name_arg(sp)
+    sp.add_argument(
+        "--bump",
+        choices=["major", "minor", "patch"],
+        help="which part of the highest version to bump (default: patch)",
+    )
+    sp.add_argument("--version", help="register exactly this version, e.g. v1.2.0")
+    sp.add_argument("-m", "--message", help="a note recorded in the tag")
+
+    sp = command("promote", cmd_promote, "Assign a stage to a version, after the quality gate")
+    version_ref(sp)
+    sp.add_argument("--stage", required=True, help="stage to assign (registry.stages)")
+    sp.add_argument("--force", action="store_true", help="promote even if the gate fails")
+    sp.add_argument("--reason", help="why the gate was overridden (required with --force)")
+
+    sp = command("rollback", cmd_rollback, "Give a stage back to its previous holder")
+    name_arg(sp)
+    sp.add_argument("--stage", required=True, help="stage to roll back, e.g. prod")
+    sp.add_argument("--to", metavar="vX.Y.Z", help="an earlier holder to go back to")
+
+    sp = command(
+        "checkout",
+        cmd_checkout,
+        "git checkout <version> && dvc checkout, refusing to lose uncommitted work",
+    )
+    version_ref(sp)
+    sp.add_argument("--force", action="store_true", help="discard uncommitted changes")
+
+    sp = command("get", cmd_get, "Write a version's or stage's model bundle to a file")
+    name_arg(sp)
+    group = sp.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stage", help="the version holding this stage")
+    group.add_argument("--version", help="this version, e.g. v1.2.0")
+    sp.add_argument("-o", "--output", required=True, help="file to write")
+    sp.add_argument("--force", action="store_true", help="overwrite the output file")
+
+    sp = command("retire", cmd_retire, "Retire a version (tag NAME@vX.Y.Z!)")
+    version_ref(sp)
+    sp.add_argument("--reason", help="why, recorded in the tag")
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="retire even if it holds a protected stage (registry.protected_stages)",
+    )
+
+    sp = command("list", cmd_list, "List versions with their stages and key metrics")
+    name_arg(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = command("show", cmd_show, "Show a version's lineage, metrics and events")
+    version_ref(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = command("history", cmd_history, "Show the registry events of a model, oldest first")
+    name_arg(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 

@@ -24,6 +24,7 @@ SKLEARN_MODELS = (
     "hist_gradient_boosting",
 )
 MODELS = NUMPY_MODELS + SKLEARN_MODELS
+LOWER_IS_BETTER = ("rmse", "mae", "log_loss")
 CLASSIFIERS = ("logistic_regression", "sklearn_logistic_regression")
 REGRESSORS = ("linear_regression", "ridge")
 # random_forest and hist_gradient_boosting fit either task.
@@ -193,12 +194,48 @@ class EvaluateParams(_Section):
     curve_points: int = Field(200, ge=10, le=100_000)
 
 
+class GateParams(_Section):
+    metric: str = "f1"
+    tolerance: float = Field(0.0, ge=0)
+    # auto: lower is better for rmse, mae and log_loss; higher for the rest.
+    direction: Literal["auto", "higher", "lower"] = "auto"
+
+    def higher_is_better(self) -> bool:
+        if self.direction == "auto":
+            return self.metric not in LOWER_IS_BETTER
+        return self.direction == "higher"
+
+
+class RegistryParams(_Section):
+    stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"], min_length=1)
+    protected_stages: list[str] = Field(default_factory=lambda: ["prod"])
+    gate: GateParams = Field(default_factory=GateParams)
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, v: list[str]) -> list[str]:
+        import re
+
+        for stage in v:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
+                raise ValueError(f"stage {stage!r} must be lowercase letters, digits and '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _protected_are_stages(self) -> RegistryParams:
+        unknown = [s for s in self.protected_stages if s not in self.stages]
+        if unknown:
+            raise ValueError(f"protected_stages {unknown} are not in registry.stages")
+        return self
+
+
 class Params(_Section):
     data: DataParams = Field(default_factory=DataParams)
     split: SplitParams = Field(default_factory=SplitParams)
     features: FeaturesParams = Field(default_factory=FeaturesParams)
     train: TrainParams = Field(default_factory=TrainParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    registry: RegistryParams = Field(default_factory=RegistryParams)
     # Free-form path table used only by dvc.yaml's ${paths.*} templating.
     paths: dict[str, str] = Field(default_factory=dict)
 

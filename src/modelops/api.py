@@ -1,0 +1,244 @@
+"""The public functions: the CLI, the tests and users all go through these.
+
+Each takes plain values (names, versions, paths) and a repository root,
+validates everything before touching git, and returns data for the caller to
+print. Errors are ``ModelopsError`` subclasses with one-line messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops import registry as reg
+from modelops.errors import BundleError, RegistryError, UsageError, WorkspaceError
+
+if TYPE_CHECKING:
+    from modelops.params import Params
+    from modelops.workspace import Workspace
+
+
+def workspace(root: str | Path = ".") -> Workspace:
+    from modelops.workspace import Workspace
+
+    return Workspace(root)
+
+
+def _params(ws: Workspace) -> Params:
+    from modelops import params
+
+    return params.load(ws.root / "params.yaml")
+
+
+def _name_version(ws: Workspace, ref: str | None, version: str | None) -> tuple[str, str | None]:
+    name, v = reg.split_ref(ref, version)
+    return reg.default_name(ws, name), v
+
+
+def register(
+    name: str | None = None,
+    *,
+    bump: str | None = None,
+    version: str | None = None,
+    message: str | None = None,
+    root: str | Path = ".",
+) -> reg.VersionInfo:
+    """Register HEAD as the next (or the given) version of the model."""
+    if bump and version:
+        raise UsageError("give either --bump or --version, not both")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    _params(ws)  # a broken params.yaml is reported before any tag is written
+    with ws.lock():
+        return reg.register(ws, name, bump, v, message)
+
+
+def promote(
+    ref: str,
+    *,
+    stage: str,
+    version: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    root: str | Path = ".",
+) -> tuple[str, reg.Gate]:
+    """Assign ``stage`` to a version after the quality gate."""
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    if v is None:
+        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    registry = _params(ws).registry
+    with ws.lock():
+        return reg.promote(ws, registry, name, v, stage, force, reason)
+
+
+def rollback(
+    name: str | None = None, *, stage: str, to: str | None = None, root: str | Path = "."
+) -> tuple[str, str, str]:
+    """Give ``stage`` back to its previous holder (or ``to``); returns (tag, from, to)."""
+    ws = workspace(root)
+    name, _ = _name_version(ws, name, None)
+    registry = _params(ws).registry
+    with ws.lock():
+        return reg.rollback(ws, registry, name, stage, to)
+
+
+def retire(
+    ref: str,
+    *,
+    version: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+    root: str | Path = ".",
+) -> str:
+    """Mark a version as retired (GTO deregistration); returns the tag."""
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    if v is None:
+        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    registry = _params(ws).registry
+    with ws.lock():
+        return reg.retire(ws, registry, name, v, reason, force)
+
+
+def _artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
+    import dvc.api
+
+    try:
+        return dvc.api.artifacts_show(name, version=info.version, repo=str(ws.root))["path"]
+    except Exception as exc:  # DVC raises its own error types here
+        raise RegistryError(
+            f"{name}@{info.version}: dvc cannot resolve the artifact: {exc}"
+        ) from None
+
+
+def get(
+    name: str | None = None,
+    *,
+    output: str | Path,
+    version: str | None = None,
+    stage: str | None = None,
+    force: bool = False,
+    root: str | Path = ".",
+) -> tuple[reg.VersionInfo, str]:
+    """Write a version's (or a stage's) model bundle to ``output`` without touching the
+    workspace; the bytes are checked against dvc.lock at that version first."""
+    import dvc.api
+
+    from modelops.files import md5_bytes, write_bytes
+
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    if stage:
+        reg.check_stage(stage, _params(ws).registry)
+    info = reg.resolve(reg.state(ws), name, v, stage)
+    out = Path(output)
+    if out.is_dir():
+        raise UsageError(f"-o {output}: is a directory; give a file name")
+    if out.exists() and not force:
+        raise UsageError(f"-o {output}: exists; use --force to overwrite it")
+    path = _artifact_path(ws, name, info)
+    expected = ws.lock_outs_at(info.commit).get(path)
+    if expected is None:
+        raise BundleError(f"{name}@{info.version}: dvc.lock records no {path}")
+    try:
+        data = dvc.api.read(path, repo=str(ws.root), rev=info.commit, mode="rb")
+    except Exception:
+        raise WorkspaceError(
+            f"{path} of {name}@{info.version} is neither in the DVC cache nor on a reachable "
+            f"remote; `dvc push` it from a machine that has it"
+        ) from None
+    actual = md5_bytes(data)
+    if actual != expected:
+        raise BundleError(
+            f"{path} of {name}@{info.version}: md5 {actual} does not match {expected} in "
+            f"dvc.lock; refusing the bytes (nothing written)"
+        )
+    write_bytes(out, data)
+    return info, expected
+
+
+def checkout(
+    ref: str, *, version: str | None = None, force: bool = False, root: str | Path = "."
+) -> reg.VersionInfo:
+    """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed."""
+    from modelops.bundle import read_verified
+
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    if v is None:
+        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    info = reg.need_version(reg.state(ws), name, v)
+    if not force:
+        dirty = ws.dirty_files()
+        modified = [
+            path
+            for changes in ws.stale_stages().values()
+            for change in changes
+            if isinstance(change, dict)
+            for path, what in (change.get("changed outs") or {}).items()
+            if what == "modified"
+        ]
+        if dirty or modified:
+            raise WorkspaceError(
+                f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be lost; "
+                f"commit or stash them, or use --force"
+            )
+    missing = ws.missing_from_cache(info.commit)
+    if missing and ws.has_remote():
+        ws.fetch(info.commit)
+        missing = ws.missing_from_cache(info.commit)
+    if missing:
+        where = "nor on the DVC remote" if ws.has_remote() else "and no DVC remote is configured"
+        raise WorkspaceError(
+            f"{missing[0]} of {name}@{v} is not in the DVC cache {where}; "
+            f"nothing was changed (`dvc push` it from a machine that has it)"
+        )
+    ws.checkout(info.commit, force=force)
+    path = _artifact_path(ws, name, info)
+    read_verified(ws.root / path, ws.lock_outs_at(info.commit).get(path))
+    return info
+
+
+def list_versions(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:
+    """Every version of every model (or of ``name``), highest first."""
+    ws = workspace(root)
+    st = reg.state(ws)
+    names = [reg.check_name(name)] if name else st.names()
+    return [info.to_dict() for n in names for info in st.versions(n).values()]
+
+
+def show(ref: str, *, version: str | None = None, root: str | Path = ".") -> dict[str, Any]:
+    """A version's lineage, card and events."""
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    if v is None:
+        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    st = reg.state(ws)
+    info = reg.need_version(st, name, v)
+    card = ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json")
+    events = [_event(e) for e in st.of(name) if e.version == v]
+    return {**info.to_dict(), "lineage": info.lineage, "card": card, "events": events}
+
+
+def _event(e: reg.Event) -> dict[str, Any]:
+    d = e.data
+    return {
+        "time": reg._iso(e.time),
+        "tag": e.tag,
+        "event": d.get("action", e.kind),
+        "version": e.version,
+        "stage": e.stage,
+        "author": e.author,
+        "summary": e.summary,
+        **{k: d[k] for k in ("reason", "from", "previous", "forced") if k in d},
+    }
+
+
+def history(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:
+    """Every registry event of the model, oldest first."""
+    ws = workspace(root)
+    name = reg.default_name(ws, name)
+    return [_event(e) for e in reg.state(ws).of(name)]

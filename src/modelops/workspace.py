@@ -1,0 +1,181 @@
+"""Git and DVC operations on the checkout: clean-tree checks, reading files at a revision,
+cache presence, fetch, checkout. Commands are run as argument lists, never through a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import ModelopsError, WorkspaceError
+
+
+class Workspace:
+    """The git + DVC repository that holds the model."""
+
+    def __init__(self, path: str | Path = ".") -> None:
+        import git
+
+        try:
+            self.git = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise WorkspaceError(
+                f"{Path(path).resolve()}: not inside a git repository; "
+                f"run modelops from the model's checkout"
+            ) from None
+        self.root = Path(self.git.working_tree_dir or path).resolve()
+        if not (self.root / "dvc.yaml").exists():
+            raise WorkspaceError(
+                f"{self.root}: no dvc.yaml here; run modelops from the project root"
+            )
+
+    # -- git -----------------------------------------------------------------
+    def run_git(self, *args: str) -> str:
+        from git import GitCommandError
+
+        try:
+            return self.git.git.execute(["git", *args], with_extended_output=False)
+        except GitCommandError as exc:
+            detail = (exc.stderr or exc.stdout or "").strip().removeprefix("stderr: ").strip("'\n ")
+            raise WorkspaceError(f"git {args[0]}: {detail or exc}") from None
+
+    def commit_of(self, rev: str) -> str:
+        return self.run_git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+
+    def head(self) -> str:
+        return self.commit_of("HEAD")
+
+    def current_ref(self) -> str:
+        """The branch checked out, or the commit when HEAD is detached."""
+        return self.git.active_branch.name if not self.git.head.is_detached else self.head()
+
+    def show(self, rev: str, path: str) -> str | None:
+        """A file's text at a revision (None if it does not exist there)."""
+        from git import GitCommandError
+
+        try:
+            return self.git.git.show(f"{rev}:{path}")
+        except GitCommandError:
+            return None
+
+    def dirty_files(self) -> list[str]:
+        """Tracked files with uncommitted changes (staged or not)."""
+        out = self.run_git("status", "--porcelain", "--untracked-files=no")
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def author(self) -> str:
+        reader = self.git.config_reader()
+        name = os.environ.get("GIT_AUTHOR_NAME") or reader.get_value("user", "name", "unknown")
+        email = os.environ.get("GIT_AUTHOR_EMAIL") or reader.get_value("user", "email", "")
+        return f"{name} <{email}>" if email else str(name)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise registry writes on this machine (checks and tag creation together)."""
+        import fcntl
+
+        path = Path(self.git.git_dir) / "modelops-registry.lock"
+        with open(path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- files at a revision ------------------------------------------------------
+    def yaml_at(self, rev: str, path: str) -> Any:
+        from modelops.params import yaml_loads
+
+        text = self.show(rev, path)
+        return yaml_loads(text) if text is not None else None
+
+    def json_at(self, rev: str, path: str) -> Any:
+        text = self.show(rev, path)
+        try:
+            return json.loads(text) if text is not None else None
+        except json.JSONDecodeError:
+            return None
+
+    def paths_at(self, rev: str) -> dict[str, str]:
+        """params.yaml's ``paths`` section at a revision (defaults where absent)."""
+        defaults = {
+            "metrics": "metrics/metrics.json",
+            "card": "metrics/card",
+            "model": "models/model.npz",
+        }
+        raw = self.yaml_at(rev, "params.yaml") or {}
+        return {**defaults, **(raw.get("paths") or {})}
+
+    def lock_outs_at(self, rev: str) -> dict[str, str]:
+        """{output path: md5} from dvc.lock at a revision."""
+        lock = self.yaml_at(rev, "dvc.lock") or {}
+        outs = {}
+        for stage in (lock.get("stages") or {}).values():
+            for out in stage.get("outs") or []:
+                outs[Path(out["path"]).as_posix()] = str(out.get("md5"))
+        return outs
+
+    # -- DVC -----------------------------------------------------------------------
+    @cached_property
+    def dvc(self):
+        from dvc.repo import Repo
+
+        return Repo(str(self.root))
+
+    def artifacts(self) -> dict[str, Any]:
+        """{name: Artifact} declared in the workspace's dvc.yaml."""
+        found: dict[str, Any] = {}
+        for arts in self.dvc.artifacts.read().values():
+            found.update(arts)
+        return found
+
+    def stale_stages(self) -> dict[str, Any]:
+        """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""
+        return self.dvc.status()
+
+    def missing_from_cache(self, rev: str) -> list[str]:
+        """Outputs recorded in dvc.lock at ``rev`` whose bytes are not in the local cache."""
+        odb = self.dvc.cache.local
+        missing = []
+        for path, md5 in self.lock_outs_at(rev).items():
+            if self.show(rev, path) is not None:
+                continue  # kept in git (cache: false), nothing to fetch
+            cache_file = Path(odb.oid_to_path(md5))
+            if not cache_file.exists():
+                missing.append(path)
+            elif md5.endswith(".dir"):
+                entries = json.loads(cache_file.read_text())
+                if any(not Path(odb.oid_to_path(e["md5"])).exists() for e in entries):
+                    missing.append(path)
+        return missing
+
+    def has_remote(self) -> bool:
+        return bool(self.dvc.config.get("core", {}).get("remote"))
+
+    def fetch(self, rev: str) -> None:
+        """Download what ``rev`` needs from the default DVC remote into the cache."""
+        try:
+            self.dvc.fetch(revs=[rev])
+        except Exception as exc:  # DVC raises many types for unreachable remotes
+            raise WorkspaceError(f"dvc fetch: {exc}") from None
+
+    def checkout(self, rev: str, force: bool = False) -> None:
+        """``git checkout <rev>`` then ``dvc checkout``."""
+        self.run_git("checkout", "--quiet", *(["--force"] if force else []), rev)
+        self.dvc_checkout(force=force)
+
+    def dvc_checkout(self, force: bool = False) -> None:
+        from dvc.repo import Repo
+
+        # A fresh Repo: the cached one indexed the previous revision's dvc.yaml.
+        self.__dict__.pop("dvc", None)
+        with Repo(str(self.root)) as repo:
+            try:
+                repo.checkout(force=force)
+            except Exception as exc:
+                raise ModelopsError(f"dvc checkout: {exc}") from None

@@ -1,0 +1,380 @@
+"""The registry on real git tags in temp repos: every command, every refusal, GTO/DVC agreement."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import dvc, git, make_project, tree_state
+from tests.test_pipeline_e2e import set_params
+
+from modelops import api, cli
+from modelops.errors import ModelopsError
+from modelops.files import md5_bytes
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A reproduced project with v0.0.1 (l2 0.001) and v0.0.2 (l2 0.1, lower F1) registered."""
+    repo = make_project(tmp_path_factory.mktemp("registry") / "repo")
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
+    api.register(root=repo)
+    set_params(repo, **{"train.l2": 0.1})
+    dvc(repo, "repro")
+    git(repo, "commit", "-q", "-am", "more regularisation")
+    api.register(root=repo)
+    return repo
+
+
+@pytest.fixture
+def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(base, copy, symlinks=True)
+    monkeypatch.chdir(copy)
+    return copy
+
+
+def tags(repo: Path) -> list[str]:
+    return sorted(git(repo, "tag", "-l").stdout.split())
+
+
+def snapshot(repo: Path):
+    return tags(repo), git(repo, "rev-parse", "HEAD").stdout, tree_state(repo)
+
+
+def message(repo: Path, tag: str) -> dict:
+    text = git(repo, "tag", "-l", "--format=%(contents)", tag).stdout
+    return json.loads(text.partition("\n\n")[2])
+
+
+def lock_md5(repo: Path, rev: str = "HEAD") -> str:
+    from modelops.bundle import lock_md5 as parse
+
+    return parse(git(repo, "show", f"{rev}:dvc.lock").stdout, "models/model.npz")
+
+
+def cli_error(capsys, argv: list[str], code: int = 1) -> str:
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+# -- register ------------------------------------------------------------------------------
+def test_register_records_lineage(base: Path):
+    assert tags(base) == ["model@v0.0.1", "model@v0.0.2"]
+    lin = message(base, "model@v0.0.2")
+    assert lin["model"]["md5"] == lock_md5(base, "model@v0.0.2")
+    assert (
+        lin["model"]["sha256"]
+        == hashlib.sha256((base / "models/model.npz").read_bytes()).hexdigest()
+    )
+    assert lin["data"]["prepared_md5"].endswith(".dir")
+    assert lin["data"]["source"]["kind"] == "breast_cancer"
+    assert lin["params"]["train"]["l2"] == 0.1
+    assert lin["metrics"] == json.loads((base / "metrics/metrics.json").read_text())
+    assert lin["creator"] == "Test Author <author@example.invalid>"
+    assert lin["created"].endswith("+00:00")
+
+
+def test_register_bumps_and_takes_explicit_versions(repo: Path):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "same model, new commit")
+    assert api.register(bump="minor").version == "v0.1.0"
+    git(repo, "commit", "-q", "--allow-empty", "-m", "again")
+    assert api.register(version="v2.0.0", message="by hand").version == "v2.0.0"
+    assert message(repo, "model@v2.0.0")["message"] == "by hand"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "code"),
+    [
+        (["register"], "HEAD is already registered as model@v0.0.2", 1),
+        (["register", "--version", "1.2.0"], "version '1.2.0' is not a semantic version", 1),
+        (["register", "Bad Name"], "model name 'Bad Name' is not valid", 1),
+        (["register", "m@x"], "version 'x' is not a semantic version", 1),
+        (["register", "other"], "'other' is not declared in dvc.yaml's artifacts", 1),
+        (["register", "--bump", "minor", "--version", "v1.0.0"], "either --bump or --version", 2),
+    ],
+)
+def test_register_refusals_change_nothing(repo: Path, capsys, argv, expected, code):
+    before = snapshot(repo)
+    assert expected in cli_error(capsys, argv, code)
+    assert snapshot(repo) == before
+
+
+def test_register_refuses_a_dirty_tree_and_a_stale_pipeline(repo: Path, capsys):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "new commit")
+    (repo / "README.md").write_text("changed")
+    before = snapshot(repo)
+    assert "uncommitted changes in README.md" in cli_error(capsys, ["register"])
+    assert snapshot(repo) == before
+    git(repo, "checkout", "-q", "README.md")
+    set_params(repo, **{"train.l2": 0.5})
+    git(repo, "commit", "-q", "-am", "params without repro")
+    before = snapshot(repo)
+    assert "the pipeline is not up to date (stages train" in cli_error(capsys, ["register"])
+    assert snapshot(repo) == before
+
+
+def test_two_racing_registers_never_share_a_version(repo: Path):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "race")
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "modelops"), "register"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    assert "already registered as model@v0.0.3" in "".join(err for _, _, err in results)
+    assert tags(repo) == ["model@v0.0.1", "model@v0.0.2", "model@v0.0.3"]
+
+
+# -- promote and the gate -------------------------------------------------------------------
+def test_promote_and_gate(repo: Path, capsys):
+    assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0
+    assert "no version holds the stage yet" in capsys.readouterr().out
+    before = snapshot(repo)
+    err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"])
+    assert "gate: model@v0.0.2 has f1 0.936709, worse than 0.963855 of model@v0.0.1" in err
+    assert snapshot(repo) == before
+    assert "--force needs --reason" in cli_error(
+        capsys, ["promote", "model@v0.0.2", "--stage", "prod", "--force"], code=2
+    )
+    assert (
+        cli.main(
+            [
+                "promote",
+                "model",
+                "--version",
+                "v0.0.2",
+                "--stage",
+                "prod",
+                "--force",
+                "--reason",
+                "recall matters more this quarter",
+            ]
+        )
+        == 0
+    )
+    data = message(repo, "model#prod#2")
+    assert data["forced"] is True and data["reason"] == "recall matters more this quarter"
+    assert data["gate"]["candidate"] < data["gate"]["holder"]
+    assert [r["stages"] for r in api.list_versions()] == [["prod"], []]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["promote", "model@v0.0.1", "--stage", "qa"],
+            "stage 'qa' is not one of dev, staging, prod",
+        ),
+        (["promote", "model@v9.0.0", "--stage", "dev"], "model@v9.0.0 is not registered"),
+        (["promote", "model@1.0", "--stage", "dev"], "version '1.0' is not a semantic version"),
+        (["promote", "model", "--stage", "dev"], "say which version"),
+    ],
+)
+def test_promote_refusals_change_nothing(repo: Path, capsys, argv, expected):
+    before = snapshot(repo)
+    code = 2 if expected == "say which version" else 1
+    assert expected in cli_error(capsys, argv, code)
+    assert snapshot(repo) == before
+
+
+def test_gate_on_a_lower_is_better_metric_with_tolerance(repo: Path):
+    set_params(repo, **{"registry.gate.metric": "log_loss", "registry.gate.tolerance": 0.1})
+    api.promote("model@v0.0.1", stage="staging")
+    # log loss 0.143 vs 0.089: worse, but within the 0.1 tolerance
+    _, g = api.promote("model@v0.0.2", stage="staging")
+    assert g.passed and not g.higher_is_better
+
+
+# -- rollback ----------------------------------------------------------------------------
+def test_rollback_twice_in_a_row_and_refusals(repo: Path, capsys):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "third")
+    api.register()
+    for v in ("v0.0.1", "v0.0.2", "v0.0.3"):
+        api.promote(f"model@{v}", stage="prod", force=True, reason="test")
+    assert api.rollback(stage="prod")[1:] == ("v0.0.3", "v0.0.2")
+    assert api.rollback(stage="prod")[1:] == ("v0.0.2", "v0.0.1")
+    before = snapshot(repo)
+    assert "has no earlier holder" in cli_error(capsys, ["rollback", "--stage", "prod"])
+    assert "no version of model holds stage 'dev'" in cli_error(
+        capsys, ["rollback", "--stage", "dev"]
+    )
+    assert "did not hold 'prod' before" in cli_error(
+        capsys, ["rollback", "--stage", "prod", "--to", "v0.0.3"]
+    )
+    assert snapshot(repo) == before
+    # history is append-only: every assignment is still there
+    assert [t for t in tags(repo) if "#prod#" in t] == [f"model#prod#{i}" for i in range(1, 6)]
+
+
+def test_rollback_skips_retired_versions_and_takes_to(repo: Path):
+    git(repo, "commit", "-q", "--allow-empty", "-m", "third")
+    api.register()
+    for v in ("v0.0.1", "v0.0.2", "v0.0.3"):
+        api.promote(f"model@{v}", stage="prod", force=True, reason="test")
+    api.retire("model@v0.0.2", reason="bad calibration")
+    assert api.rollback(stage="prod")[1:] == ("v0.0.3", "v0.0.1")
+    api.promote("model@v0.0.3", stage="prod", force=True, reason="again")
+    assert api.rollback(stage="prod", to="v0.0.1")[2] == "v0.0.1"
+
+
+# -- retire ------------------------------------------------------------------------------
+def test_retire(repo: Path, capsys):
+    api.promote("model@v0.0.1", stage="prod")
+    before = snapshot(repo)
+    assert "holds prod; promote another version to 'prod' first" in cli_error(
+        capsys, ["retire", "model@v0.0.1"]
+    )
+    assert snapshot(repo) == before
+    assert cli.main(["retire", "model@v0.0.2", "--reason", "superseded"]) == 0
+    assert "model@v0.0.2!" in tags(repo)
+    assert "already retired" in cli_error(capsys, ["retire", "model@v0.0.2"])
+    assert "is retired and cannot be promoted" in cli_error(
+        capsys, ["promote", "model@v0.0.2", "--stage", "dev"]
+    )
+    listed = {r["version"]: r["retired"] for r in api.list_versions()}
+    assert listed == {"v0.0.2": True, "v0.0.1": False}
+
+
+# -- reading: list, show, history, and agreement with GTO and DVC ----------------------------
+def test_list_agrees_with_gto_show(repo: Path):
+    api.promote("model@v0.0.1", stage="prod")
+    api.promote("model@v0.0.2", stage="dev")
+    api.promote("model@v0.0.2", stage="prod", force=True, reason="x")
+    api.rollback(stage="prod")
+    ours = {r["version"]: sorted(r["stages"]) for r in api.list_versions()}
+    shown = json.loads(
+        subprocess.run(
+            [str(BIN / "gto"), "show", "model", "--json"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    theirs = {v["version"]: sorted(s["stage"] for s in v["stages"]) for v in shown}
+    assert ours == theirs == {"v0.0.1": ["prod"], "v0.0.2": ["dev"]}
+
+
+def test_show_and_history(repo: Path, capsys):
+    api.promote("model@v0.0.1", stage="prod")
+    assert cli.main(["show", "model@v0.0.1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["card"]["model"]["md5"] == shown["lineage"]["model"]["md5"]
+    assert [e["event"] for e in shown["events"]] == ["register", "promote"]
+    assert cli.main(["history"]) == 0
+    out = capsys.readouterr().out
+    assert "model#prod#1" in out and "model@v0.0.2" in out
+    assert cli.main(["list"]) == 0
+    assert "v0.0.1   prod" in capsys.readouterr().out
+
+
+# -- get ---------------------------------------------------------------------------------
+def test_get_matches_dvc_artifacts_get(repo: Path, tmp_path: Path):
+    api.promote("model@v0.0.1", stage="prod")
+    info, md5 = api.get(stage="prod", output=tmp_path / "ours.npz")
+    assert info.version == "v0.0.1" and md5 == lock_md5(repo, "model@v0.0.1")
+    dvc(repo, "artifacts", "get", ".", "model", "--stage", "prod", "-o", str(tmp_path / "dvc.npz"))
+    assert (tmp_path / "ours.npz").read_bytes() == (tmp_path / "dvc.npz").read_bytes()
+    assert md5_bytes((tmp_path / "ours.npz").read_bytes()) == md5
+    # the workspace still holds v0.0.2's model
+    assert md5_bytes((repo / "models/model.npz").read_bytes()) == lock_md5(repo)
+
+
+def test_get_refuses_tampered_bytes_and_writes_nothing(repo: Path, tmp_path: Path, capsys):
+    cached = (
+        repo
+        / ".dvc/cache/files/md5"
+        / lock_md5(repo, "model@v0.0.1")[:2]
+        / lock_md5(repo, "model@v0.0.1")[2:]
+    )
+    cached.chmod(0o644)
+    cached.write_bytes(cached.read_bytes()[:-1] + b"X")
+    out = tmp_path / "m.npz"
+    assert "does not match" in cli_error(capsys, ["get", "--version", "v0.0.1", "-o", str(out)])
+    assert not out.exists()
+    assert "no version of model holds stage 'prod'" in cli_error(
+        capsys, ["get", "--stage", "prod", "-o", str(out)]
+    )
+    with pytest.raises(SystemExit) as exited:  # argparse: one of --stage/--version is required
+        cli.main(["get", "-o", str(out)])
+    assert exited.value.code == 2
+    assert not out.exists()
+
+
+# -- checkout ----------------------------------------------------------------------------
+def test_checkout_moves_code_and_data(repo: Path):
+    info = api.checkout("model@v0.0.1")
+    assert git(repo, "rev-parse", "HEAD").stdout.strip() == info.commit
+    assert md5_bytes((repo / "models/model.npz").read_bytes()) == lock_md5(repo, "model@v0.0.1")
+    assert "l2: 0.001" in (repo / "params.yaml").read_text()
+
+
+def test_checkout_refuses_to_lose_work(repo: Path, capsys):
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "\n# note\n")
+    before = snapshot(repo)
+    assert "uncommitted changes in params.yaml would be lost" in cli_error(
+        capsys, ["checkout", "model@v0.0.1"]
+    )
+    assert snapshot(repo) == before
+    api.checkout("model@v0.0.1", force=True)
+    assert "# note" not in (repo / "params.yaml").read_text()
+
+
+def test_checkout_with_missing_data_names_the_file_and_changes_nothing(repo: Path, capsys):
+    md5 = lock_md5(repo, "model@v0.0.1")
+    (repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
+    before = snapshot(repo)
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    assert "models/model.npz of model@v0.0.1 is not in the DVC cache and no DVC remote" in err
+    assert snapshot(repo) == before
+
+
+# -- the CLI itself ------------------------------------------------------------------------
+def test_every_command_and_option_has_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {
+        "register",
+        "promote",
+        "rollback",
+        "checkout",
+        "get",
+        "retire",
+        "list",
+        "show",
+        "history",
+    }
+    for name, sp in sub.choices.items():
+        assert sp.description, name
+        for action in sp._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_errors_outside_a_repository(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert "not inside a git repository" in cli_error(capsys, ["list"])
+
+
+def test_traceback_flag(repo: Path):
+    with pytest.raises(ModelopsError):
+        cli.main(["--traceback", "promote", "model@v9.9.9", "--stage", "dev"])
