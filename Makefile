@@ -47,6 +47,10 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 	{ sed -n '1,2p' .ci/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(pip|setuptools|wheel)=='; } > .ci/constraints.tmp
 	mv .ci/constraints.tmp .ci/constraints.txt
 
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
+	cd benchmarks && for script in startup.py registry_list.py; do ../$(BIN)/python $$script || exit 1; done
+
 .PHONY: clean
 clean: ## Remove the virtual environment
 	rm -rf $(VENV)
