@@ -378,3 +378,15 @@ def test_errors_outside_a_repository(tmp_path: Path, monkeypatch, capsys):
 def test_traceback_flag(repo: Path):
     with pytest.raises(ModelopsError):
         cli.main(["--traceback", "promote", "model@v9.9.9", "--stage", "dev"])
+
+
+def test_report_against_the_prod_holder(repo: Path):
+    api.promote("model@v0.0.1", stage="prod")
+    for against in ("#prod", "model#prod"):
+        data = api.report(against=against)
+        assert data["against"]["ref"] == f"{against} (model@v0.0.1)"
+        f1 = next(m for m in data["metrics"] if m["name"] == "f1")
+        assert f1["old"] == message(repo, "model@v0.0.1")["metrics"]["f1"]
+        assert data["gate"]["passed"] is False  # the workspace holds the weaker v0.0.2
+    with pytest.raises(ModelopsError, match="no version of model holds stage 'dev'"):
+        api.report(against="#dev")

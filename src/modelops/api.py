@@ -112,33 +112,13 @@ def _artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
         ) from None
 
 
-def get(
-    name: str | None = None,
-    *,
-    output: str | Path,
-    version: str | None = None,
-    stage: str | None = None,
-    force: bool = False,
-    root: str | Path = ".",
-) -> tuple[reg.VersionInfo, str]:
-    """Write a version's (or a stage's) model bundle to ``output`` without touching the
-    workspace; the bytes are checked against dvc.lock at that version first."""
+def fetch_bundle(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
+    """A version's bundle bytes (DVC cache or remote) after checking their md5 against
+    dvc.lock at that version; returns (bytes, md5)."""
     import dvc.api
 
-    from modelops.files import md5_bytes, write_bytes
+    from modelops.files import md5_bytes
 
-    if bool(version) == bool(stage):
-        raise UsageError("give exactly one of --stage or --version")
-    ws = workspace(root)
-    name, v = _name_version(ws, name, version)
-    if stage:
-        reg.check_stage(stage, _params(ws).registry)
-    info = reg.resolve(reg.state(ws), name, v, stage)
-    out = Path(output)
-    if out.is_dir():
-        raise UsageError(f"-o {output}: is a directory; give a file name")
-    if out.exists() and not force:
-        raise UsageError(f"-o {output}: exists; use --force to overwrite it")
     path = _artifact_path(ws, name, info)
     expected = ws.lock_outs_at(info.commit).get(path)
     if expected is None:
@@ -156,6 +136,35 @@ def get(
             f"{path} of {name}@{info.version}: md5 {actual} does not match {expected} in "
             f"dvc.lock; refusing the bytes (nothing written)"
         )
+    return data, expected
+
+
+def get(
+    name: str | None = None,
+    *,
+    output: str | Path,
+    version: str | None = None,
+    stage: str | None = None,
+    force: bool = False,
+    root: str | Path = ".",
+) -> tuple[reg.VersionInfo, str]:
+    """Write a version's (or a stage's) model bundle to ``output`` without touching the
+    workspace; the bytes are checked against dvc.lock at that version first."""
+    from modelops.files import write_bytes
+
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    if stage:
+        reg.check_stage(stage, _params(ws).registry)
+    info = reg.resolve(reg.state(ws), name, v, stage)
+    out = Path(output)
+    if out.is_dir():
+        raise UsageError(f"-o {output}: is a directory; give a file name")
+    if out.exists() and not force:
+        raise UsageError(f"-o {output}: exists; use --force to overwrite it")
+    data, expected = fetch_bundle(ws, name, info)
     write_bytes(out, data)
     return info, expected
 
@@ -242,3 +251,44 @@ def history(name: str | None = None, root: str | Path = ".") -> list[dict[str, A
     ws = workspace(root)
     name = reg.default_name(ws, name)
     return [_event(e) for e in reg.state(ws).of(name)]
+
+
+def exp_best(
+    metric: str,
+    *,
+    higher: bool | None = None,
+    apply: bool = False,
+    branch: str | None = None,
+    root: str | Path = ".",
+):
+    """Rank this commit's experiments by ``metric``; apply the best or branch it."""
+    from modelops import experiments
+
+    if apply and branch:
+        raise UsageError("give either --apply or --branch, not both")
+    ws = workspace(root)
+    board = experiments.leaderboard(ws, metric, higher)
+    if board.best.value is None:
+        raise RegistryError(f"no experiment has {metric}; nothing to pick")
+    if apply:
+        experiments.apply(ws, board.best.name, [r.rev for r in board.ranked])
+    elif branch:
+        experiments.branch(ws, board.best.name, branch)
+    return board
+
+
+def report(
+    *, against: str = "HEAD", plots_dir: str | None = None, root: str | Path = "."
+) -> dict[str, Any]:
+    """The workspace's params and metrics against a revision or ``NAME#STAGE``."""
+    from modelops import reports
+
+    ws = workspace(root)
+    return reports.build(ws, against, _params(ws).registry.gate, plots_dir)
+
+
+def merge(branch: str, *, root: str | Path = "."):
+    """Merge a branch, re-running the pipeline instead of hand-merging its outputs."""
+    from modelops import experiments
+
+    return experiments.merge(workspace(root), branch)

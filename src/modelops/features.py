@@ -61,18 +61,22 @@ class Preprocessor:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the float64 design matrix (numeric block, then one-hot blocks)."""
+        cats = [frame[c].astype("string").to_numpy(object) for c in self.categorical]
+        return self.transform_arrays(self._numeric_block(frame), cats)
+
+    def transform_arrays(self, numeric: np.ndarray, categorical: list) -> np.ndarray:
+        """The same from a float matrix (NaN = missing) and one value array per string column."""
         import numpy as np
         import pandas as pd
 
-        X = self._numeric_block(frame)
-        X = np.where(np.isnan(X), self.fill_, X)
+        X = np.where(np.isnan(numeric), self.fill_, numeric)
         X -= self.mean_
         X /= self.scale_
         blocks = [X]
-        for col, cats in zip(self.categorical, self.categories_, strict=True):
+        for values, cats in zip(categorical, self.categories_, strict=True):
             # -1 for missing and unseen values: they get no column.
-            codes = pd.Index(cats).get_indexer(frame[col].astype("string").to_numpy(object))
-            onehot = np.zeros((len(frame), len(cats)))
+            codes = pd.Index(cats).get_indexer(values)
+            onehot = np.zeros((len(X), len(cats)))
             rows = np.flatnonzero(codes >= 0)
             onehot[rows, codes[rows]] = 1.0
             blocks.append(onehot)

@@ -55,11 +55,13 @@ class Workspace:
         return self.git.active_branch.name if not self.git.head.is_detached else self.head()
 
     def show(self, rev: str, path: str) -> str | None:
-        """A file's text at a revision (None if it does not exist there)."""
+        """A file's exact text at a revision (None if it does not exist there)."""
         from git import GitCommandError
 
         try:
-            return self.git.git.show(f"{rev}:{path}")
+            return self.git.git.execute(
+                ["git", "show", f"{rev}:{path}"], strip_newline_in_stdout=False
+            )
         except GitCommandError:
             return None
 

@@ -1,0 +1,234 @@
+"""Experiments and merges on top of DVC's own machinery.
+
+``best`` ranks the experiments of the current commit from ``dvc.api.exp_show``
+(never by parsing tables) and applies the winner or turns it into a branch
+with DVC's own ``exp apply`` / ``exp branch``. ``merge`` merges a branch and,
+when the only conflicts are in files the pipeline generates, re-runs the
+pipeline on the merged code and params instead of asking a person to pick
+between two stale dvc.lock files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import ModelopsError, UsageError, WorkspaceError
+
+if TYPE_CHECKING:
+    from modelops.workspace import Workspace
+
+EXPERIMENT_TYPES = ("branch_base", "branch_commit")
+
+
+@dataclass
+class Ranked:
+    name: str
+    rev: str
+    value: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    higher_is_better: bool
+    ranked: list[Ranked]
+    notes: list[str]
+
+    @property
+    def best(self) -> Ranked:
+        return self.ranked[0]
+
+
+def _key(column: str) -> str:
+    """exp_show prefixes a column with its file when names collide: keep the bare name."""
+    return column.rsplit(":", 1)[-1]
+
+
+def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
+    """Rank the current commit's experiments by ``metric`` (missing values rank last)."""
+    import dvc.api
+
+    from modelops.params import LOWER_IS_BETTER
+
+    rows = dvc.api.exp_show(repo=str(ws.root))
+    exps = [r for r in rows if r.get("typ") in EXPERIMENT_TYPES and r.get("Experiment")]
+    failed = [r["Experiment"] for r in exps if r.get("State") == "Failed"]
+    if failed:
+        raise WorkspaceError(
+            f"{len(failed)} experiment(s) failed: {', '.join(failed)}; read why with "
+            f"`dvc queue logs {failed[0]}` (logs under .dvc/tmp/exps/), then "
+            f"`dvc queue remove --failed` or re-run them"
+        )
+    done = [r for r in exps if r.get("State") in (None, "Success")]
+    if not done:
+        raise ModelopsError(
+            "no finished experiments on this commit; run some with `dvc exp run -S KEY=VALUE` "
+            "or `dvc exp run --queue ...` and `dvc queue start`"
+        )
+    metrics = set(dvc.api.metrics_show(repo=str(ws.root)))
+    for r in done:
+        metrics.update(k for k, v in r.items() if isinstance(v, int | float) and "." not in k)
+    known = sorted(_key(m) for m in metrics if "." not in _key(m))
+    if metric not in known:
+        raise UsageError(
+            f"--metric {metric!r} is not a metric here; known metrics: {', '.join(known)}"
+        )
+    if higher is None:
+        higher = metric not in LOWER_IS_BETTER
+    ranked, notes = [], []
+    for r in done:
+        value = next((v for k, v in r.items() if _key(k) == metric), None)
+        if not isinstance(value, int | float) or math.isnan(value):
+            notes.append(f"{r['Experiment']} has no {metric}; ranked last")
+            value = None
+        # params are dotted keys; dependency hashes are file paths
+        params = {
+            k: v for k, v in r.items() if "." in k and "/" not in k and not k.startswith("paths.")
+        }
+        ranked.append(Ranked(r["Experiment"], r["rev"], value, params))
+    sign = -1.0 if higher else 1.0
+    ranked.sort(key=lambda x: (x.value is None, sign * (x.value or 0.0), x.name))
+    return Leaderboard(metric, higher, ranked, notes)
+
+
+def unsaved_changes(ws: Workspace, revs: list[str]) -> list[str]:
+    """Dirty tracked files, unless the workspace is exactly one experiment's result.
+
+    ``dvc exp run`` leaves its result in the workspace; those changes are saved
+    in the experiment's ref, so replacing them loses nothing.
+    """
+    dirty = ws.dirty_files()
+    if not dirty or not revs:
+        return dirty
+    # Measured against the closest experiment, these edits are saved nowhere.
+    return min(([p for p in dirty if not _same(ws, rev, p)] for rev in revs), key=len)
+
+
+def _same(ws: Workspace, rev: str, path: str) -> bool:
+    target = ws.root / path
+    saved = ws.show(rev, path)
+    return saved is not None and target.exists() and target.read_text(errors="replace") == saved
+
+
+def apply(ws: Workspace, name: str, revs: list[str]) -> None:
+    """``dvc exp apply``, which overwrites the workspace; refuse if that would lose work."""
+    unsaved = unsaved_changes(ws, revs)
+    if unsaved:
+        raise WorkspaceError(
+            f"uncommitted changes in {', '.join(unsaved[:5])} would be overwritten; "
+            f"commit or stash them before applying an experiment"
+        )
+    ws.dvc.experiments.apply(name)
+
+
+def branch(ws: Workspace, name: str, new_branch: str) -> None:
+    """``dvc exp branch``: make a git branch from an experiment."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", new_branch) or new_branch.startswith("-"):
+        raise UsageError(f"--branch {new_branch!r} is not a valid branch name")
+    if ws.run_git("branch", "--list", new_branch):
+        raise UsageError(f"--branch {new_branch!r} already exists; pick another name")
+    ws.dvc.experiments.branch(name, new_branch)
+
+
+# -- merging ---------------------------------------------------------------------------
+@dataclass
+class MergeResult:
+    commit: str | None
+    regenerated: list[str]
+    reran: list[str]
+    conflicts: list[str]
+
+
+def generated_paths(ws: Workspace) -> set[str]:
+    """Files the pipeline writes and git tracks: dvc.lock and every ``cache: false`` output."""
+    paths = {"dvc.lock"}
+    for out in ws.dvc.index.outs:
+        if not out.use_cache:
+            paths.add(out.def_path)
+    return paths
+
+
+def _is_generated(path: str, generated: set[str]) -> bool:
+    if path in generated or any(path.startswith(g.rstrip("/") + "/") for g in generated):
+        return True
+    # .gitignore files DVC writes next to its cached outputs
+    return path.endswith(".gitignore") and path != ".gitignore"
+
+
+def merge(ws: Workspace, branch_name: str) -> MergeResult:
+    """Merge ``branch_name``; regenerate pipeline outputs instead of hand-merging them."""
+    import subprocess
+
+    dirty = ws.dirty_files()
+    if dirty:
+        raise WorkspaceError(
+            f"uncommitted changes in {', '.join(dirty[:5])}; commit or stash them before merging"
+        )
+    try:
+        ws.commit_of(branch_name)
+    except WorkspaceError:
+        raise UsageError(f"{branch_name!r} is not a branch or revision here") from None
+    generated = generated_paths(ws)
+    proc = subprocess.run(
+        ["git", "merge", "--no-commit", "--no-ff", branch_name],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+    )
+    conflicts = ws.run_git("diff", "--name-only", "--diff-filter=U").split()
+    if proc.returncode != 0 and not conflicts:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise WorkspaceError(f"git merge {branch_name}: {detail[-1] if detail else 'failed'}")
+    if "Already up to date" in proc.stdout:
+        return MergeResult(None, [], [], [])
+    hand = [c for c in conflicts if not _is_generated(c, generated)]
+    if hand:
+        raise WorkspaceError(
+            f"merge of {branch_name} stopped: code, params or data conflict in "
+            f"{', '.join(hand)}; resolve them and commit, or `git merge --abort` to go back"
+        )
+    for path in conflicts:
+        if path.endswith(".gitignore"):
+            _union_gitignore(ws, path)
+        else:
+            # Either side will do: the pipeline rewrites it from the merged code and params.
+            ws.run_git("checkout", "--ours", "--", path)
+        ws.run_git("add", "--", path)
+    reran = _repro(ws)
+    ws.run_git("add", "-A", "--", *sorted(g for g in generated if (ws.root / g).exists()))
+    for ignore in ws.run_git("ls-files", "--modified", "--others", "--exclude-standard").split():
+        if ignore.endswith(".gitignore"):
+            ws.run_git("add", "--", ignore)
+    message = f"Merge {branch_name}"
+    if conflicts:
+        message += f"\n\nRegenerated (were in conflict): {', '.join(conflicts)}"
+    message += f"\nRe-ran: {', '.join(reran) if reran else 'nothing (outputs were current)'}"
+    ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
+    return MergeResult(ws.head(), conflicts, reran, [])
+
+
+def _union_gitignore(ws: Workspace, path: str) -> None:
+    ours = (ws.show(":2", path) or "").splitlines()
+    theirs = (ws.show(":3", path) or "").splitlines()
+    merged = list(dict.fromkeys(line for line in ours + theirs if line.strip()))
+    (ws.root / path).write_text("\n".join(merged) + "\n")
+
+
+def _repro(ws: Workspace) -> list[str]:
+    """``dvc repro`` on the merged tree; return the stages that ran."""
+    from modelops.workspace import Workspace as _W
+
+    fresh = _W(ws.root)  # index the merged dvc.yaml, not the one before the merge
+    try:
+        stages = fresh.dvc.reproduce()
+    except Exception as exc:
+        raise WorkspaceError(
+            f"dvc repro failed on the merged tree ({exc}); the merge is not committed: "
+            f"fix it and commit, or `git merge --abort`"
+        ) from None
+    return [s.addressing for s in stages]

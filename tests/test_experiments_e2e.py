@@ -1,0 +1,175 @@
+"""Experiments, reports and merges through real DVC queues and git merges in temp repos."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from dvc import api as dvc_api
+from tests.conftest import dvc, git, make_project, tree_state
+from tests.test_pipeline_e2e import set_params
+
+from modelops import api, cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch) -> Path:
+    """A reproduced, committed project; cwd is the repo."""
+    repo = make_project(tmp_path / "repo")
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def metrics(repo: Path) -> dict:
+    return json.loads((repo / "metrics/metrics.json").read_text())
+
+
+def wait_for_queue(repo: Path, expected: int, timeout: float = 400) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [
+            r
+            for r in dvc_api.exp_show(repo=str(repo))
+            if r.get("typ") in ("branch_base", "branch_commit") and r.get("Experiment")
+        ]
+        if len(rows) >= expected and all(
+            r.get("State") in (None, "Success", "Failed") for r in rows
+        ):
+            return rows
+        time.sleep(2)
+    raise AssertionError(
+        f"queue did not finish in {timeout}s: {dvc(repo, 'queue', 'status').stdout}"
+    )
+
+
+def cli_error(capsys, argv: list[str], code: int = 1) -> str:
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    return err
+
+
+def test_grid_in_parallel_then_best_to_a_branch(repo: Path, capsys):
+    dvc(repo, "exp", "run", "--queue", "-S", "train.l2=0.0001,0.5", "-S", "train.epochs=50,300")
+    dvc(repo, "queue", "start", "-j", "2")
+    rows = wait_for_queue(repo, 4)
+    assert len(rows) == 4
+    assert all(isinstance(r.get("f1"), float) for r in rows), rows
+    best_f1 = max(r["f1"] for r in rows)
+    by_name = {r["Experiment"]: r for r in rows}
+
+    assert cli.main(["exp", "best", "--metric", "f1", "--branch", "best-run"]) == 0
+    out = capsys.readouterr().out
+    winner = out.splitlines()[2].split()[1]  # the rank-1 row
+    assert by_name[winner]["f1"] == best_f1  # ties are broken by name
+    assert "train.epochs" in out and "train.l2" in out
+    # log_loss ranks the other way round by default
+    board = api.exp_best("log_loss")
+    assert not board.higher_is_better
+    assert board.best.value == min(r["log_loss"] for r in rows)
+    git(repo, "checkout", "-q", "best-run")
+    assert metrics(repo) == {k: by_name[winner][k] for k in metrics(repo)}
+
+
+def test_exp_best_refusals(repo: Path, capsys):
+    assert "no finished experiments on this commit" in cli_error(
+        capsys, ["exp", "best", "--metric", "f1"]
+    )
+    dvc(repo, "exp", "run", "-S", "train.l2=0.01", "-n", "one")
+    assert "--metric 'f2' is not a metric here; known metrics: accuracy, f1" in cli_error(
+        capsys, ["exp", "best", "--metric", "f2"], code=2
+    )
+    assert "already exists" in cli_error(
+        capsys, ["exp", "best", "--metric", "f1", "--branch", "main"], code=2
+    )
+    # the workspace holds experiment "one"'s result, which its ref keeps: applying is safe
+    assert cli.main(["exp", "best", "--metric", "f1", "--apply"]) == 0
+    assert "l2: 0.01" in (repo / "params.yaml").read_text()
+    # an edit that no experiment holds would be lost: refused, nothing changed
+    (repo / "README.md").write_text("my notes")
+    before = tree_state(repo)
+    assert "uncommitted changes in README.md would be overwritten" in cli_error(
+        capsys, ["exp", "best", "--metric", "f1", "--apply"]
+    )
+    assert tree_state(repo) == before
+
+
+def test_failed_queued_experiment_is_named(repo: Path, capsys):
+    dvc(repo, "exp", "run", "--queue", "-S", "train.epochs=0", "-n", "broken")
+    dvc(repo, "queue", "start", "-j", "1")
+    rows = wait_for_queue(repo, 1)
+    assert rows[0]["State"] == "Failed"
+    err = cli_error(capsys, ["exp", "best", "--metric", "f1"])
+    assert "1 experiment(s) failed: broken" in err and "dvc queue logs broken" in err
+
+
+def test_report_has_params_metric_deltas_and_gate(repo: Path, capsys):
+    before = metrics(repo)
+    set_params(repo, **{"train.l2": 0.5})
+    dvc(repo, "repro")
+    assert cli.main(["report", "--format", "json", "--plots-dir", str(repo / "plots")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["params"] == [{"key": "train.l2", "old": 0.001, "new": 0.5}]
+    after = metrics(repo)
+    for m in data["metrics"]:
+        assert m["old"] == before[m["name"]] and m["new"] == after[m["name"]]
+        assert m["delta"] == pytest.approx(after[m["name"]] - before[m["name"]])
+    assert data["gate"]["metric"] == "f1" and data["gate"]["passed"] is False
+    assert (repo / data["plots"]).is_file()
+    assert cli.main(["report", "--no-plots"]) == 0
+    assert "| train.l2 | 0.001 | 0.5 |" in capsys.readouterr().out
+    assert "--against 'nope' is not a revision" in cli_error(
+        capsys, ["report", "--against", "nope"], code=2
+    )
+
+
+def branch_with(repo: Path, name: str, **changes) -> None:
+    git(repo, "checkout", "-q", "-b", name, "main")
+    set_params(repo, **changes)
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{name}: {changes}")
+
+
+def test_merge_regenerates_conflicting_outputs(repo: Path, capsys):
+    branch_with(repo, "more-l2", **{"train.l2": 0.01})
+    branch_with(repo, "unscaled", **{"features.scale": False})
+    assert cli.main(["merge", "more-l2"]) == 0
+    out = capsys.readouterr().out
+    assert "regenerated (were in conflict): " in out and "dvc.lock" in out
+    assert "re-ran: " in out and "train" in out
+    assert git(repo, "status", "--porcelain").stdout == ""
+    params = (repo / "params.yaml").read_text()
+    assert "l2: 0.01" in params and "scale: false" in params
+    assert "up to date" in dvc(repo, "status").stdout
+    lock = (repo / "dvc.lock").read_text()
+    dvc(repo, "repro", "-f")  # the merge commit's lock is what a fresh repro gives
+    assert (repo / "dvc.lock").read_text() == lock
+    assert len(git(repo, "log", "-1", "--format=%P").stdout.split()) == 2
+
+
+def test_conflicting_params_stop_in_merging_state(repo: Path, capsys):
+    branch_with(repo, "a", **{"train.l2": 0.01})
+    branch_with(repo, "b", **{"train.l2": 0.5})
+    err = cli_error(capsys, ["merge", "a"])
+    assert "code, params or data conflict in params.yaml" in err and "git merge --abort" in err
+    assert (repo / ".git/MERGE_HEAD").exists()
+    git(repo, "merge", "--abort")
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert "l2: 0.5" in (repo / "params.yaml").read_text()
+
+
+def test_merge_refusals_change_nothing(repo: Path, capsys):
+    before = tree_state(repo)
+    assert "'nope' is not a branch" in cli_error(capsys, ["merge", "nope"], code=2)
+    (repo / "README.md").write_text("edited")
+    assert "uncommitted changes in README.md" in cli_error(capsys, ["merge", "main"])
+    (repo / "README.md").write_bytes(before["README.md"])
+    assert tree_state(repo) == before
