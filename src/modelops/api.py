@@ -292,3 +292,131 @@ def merge(branch: str, *, root: str | Path = "."):
     from modelops import experiments
 
     return experiments.merge(workspace(root), branch)
+
+
+def serve(
+    name: str | None = None,
+    *,
+    stage: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    root: str | Path = ".",
+) -> None:
+    """Serve the version holding ``stage`` over HTTP until interrupted."""
+    from modelops import serving
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: must be between 1 and 65535")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    ws = workspace(root)
+    name = reg.default_name(ws, name)
+    p = _params(ws)
+    reg.check_stage(stage, p.registry)
+    serving.serve(str(ws.root), name, stage, p.serving, host, port, workers)
+
+
+def predict(
+    name: str | None = None,
+    *,
+    input: str | Path,
+    output: str | Path,
+    version: str | None = None,
+    stage: str | None = None,
+    skip_invalid: bool = False,
+    root: str | Path = ".",
+):
+    """Predict a CSV in chunks with a version's (or a stage's) verified model."""
+    from modelops import batch
+    from modelops.bundle import Model
+
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
+    src, dst = Path(input), Path(output)
+    if dst.is_dir():
+        raise UsageError(f"--output {output}: is a directory; give a file name")
+    if src.resolve() == dst.resolve():
+        raise UsageError("--output must differ from --input")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    p = _params(ws)
+    if stage:
+        reg.check_stage(stage, p.registry)
+    info = reg.resolve(reg.state(ws), name, v, stage)
+    data, _ = fetch_bundle(ws, name, info)
+    model = Model.from_bytes(data, where=f"{name}@{info.version}")
+    return info, batch.predict_csv(model, p.serving, p.data.na_values, src, dst, skip_invalid)
+
+
+def _model_at(ws: Workspace, name: str, version: str | None, stage: str | None):
+    from modelops.bundle import Model
+
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
+    info = reg.resolve(reg.state(ws), name, version, stage)
+    data, _ = fetch_bundle(ws, name, info)
+    return info, Model.from_bytes(data, where=f"{name}@{info.version}")
+
+
+def monitor(
+    name: str | None = None,
+    *,
+    batch: str | Path,
+    version: str | None = None,
+    stage: str | None = None,
+    root: str | Path = ".",
+) -> dict[str, Any]:
+    """Drift of a batch CSV against the reference profile of a version (or a stage's)."""
+    from modelops import monitoring
+
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    p = _params(ws)
+    if stage:
+        reg.check_stage(stage, p.registry)
+    info, model = _model_at(ws, name, v, stage)
+    report = monitoring.monitor(
+        model,
+        Path(batch),
+        p.monitor,
+        p.data.na_values,
+        p.serving.chunk_rows,
+        reg.metrics_at(ws, info.commit),
+    )
+    return {"model": f"{name}@{info.version}", **report}
+
+
+def make_batch(
+    name: str | None = None,
+    *,
+    output: str | Path,
+    shift: str = "none",
+    feature: str | None = None,
+    strength: float | None = None,
+    rows: int = 1000,
+    seed: int = 0,
+    with_target: bool = False,
+    version: str | None = None,
+    stage: str | None = None,
+    root: str | Path = ".",
+) -> Path:
+    """Write a seeded batch drawn from the prepared data, with one kind of shift applied."""
+    import pandas as pd
+
+    from modelops import monitoring
+    from modelops.files import write_bytes
+
+    if rows < 1:
+        raise UsageError(f"--rows {rows}: must be at least 1")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    _, model = _model_at(ws, name, v, stage)
+    prepared = ws.root / ws.paths_at("HEAD").get("prepared", "data/prepared")
+    parts = [prepared / f for f in ("train.parquet", "test.parquet")]
+    if not all(f.exists() for f in parts):
+        raise WorkspaceError(f"{prepared} is not there; run `dvc repro` (or `dvc pull`) first")
+    frame = pd.concat([pd.read_parquet(f) for f in parts], ignore_index=True)
+    out = monitoring.make_batch(frame, model, shift, feature, strength, rows, seed, with_target)
+    write_bytes(output, out.to_csv(index=False).encode())
+    return Path(output)

@@ -37,6 +37,8 @@ class Model:
     preprocessor: Preprocessor
     estimator: Any
     info: dict[str, Any]
+    profile: dict[str, Any] | None = None  # reference profile of the training split
+    profile_arrays: dict[str, Any] | None = None
 
     def design_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         return self.preprocessor.transform(frame)
@@ -67,8 +69,13 @@ class Model:
             "preprocessor": pre_meta,
             "model": model_meta,
             "info": self.info,
+            "profile": self.profile,
         }
-        arrays = {**pre_arrays, **{f"model_{k}": v for k, v in model_arrays.items()}}
+        arrays = {
+            **pre_arrays,
+            **{f"model_{k}": v for k, v in model_arrays.items()},
+            **(self.profile_arrays or {}),
+        }
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
             _member(zf, "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
@@ -106,6 +113,8 @@ class Model:
             preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
             estimator=models.from_state(meta["model"], model_arrays),
             info=meta["info"],
+            profile=meta.get("profile"),
+            profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
         )
 
 

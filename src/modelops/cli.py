@@ -205,6 +205,71 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from modelops import api
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    api.serve(args.name, stage=args.stage, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    info, result = api.predict(
+        args.name,
+        input=args.input,
+        output=args.output,
+        version=args.version,
+        stage=args.stage,
+        skip_invalid=args.skip_invalid,
+    )
+    print(
+        f"{info.name}@{info.version}: predicted {result.written} of {result.rows} rows "
+        f"into {args.output}"
+    )
+    if result.skipped:
+        print(f"skipped {result.skipped} invalid row(s), for example: {result.errors[0]}")
+    if result.ignored_columns:
+        print(f"ignored columns the model does not use: {', '.join(result.ignored_columns[:10])}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from modelops import api, monitoring
+    from modelops.files import write_text
+
+    report = api.monitor(args.name, batch=args.batch, version=args.version, stage=args.stage)
+    text = monitoring.render(report, args.format)
+    if args.output:
+        write_text(args.output, text)
+        print(f"{report['verdict']}: {report['recommendation']} (report: {args.output})")
+    else:
+        print(text, end="")
+    return 1 if report["verdict"] == "alert" else 0
+
+
+def cmd_make_batch(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    path = api.make_batch(
+        args.name,
+        output=args.output,
+        shift=args.shift,
+        feature=args.feature,
+        strength=args.strength,
+        rows=args.rows,
+        seed=args.seed,
+        with_target=args.with_target,
+        version=args.version,
+        stage=args.stage,
+    )
+    print(f"wrote {args.rows} rows ({args.shift} shift) to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelops",
@@ -328,6 +393,85 @@ def build_parser() -> argparse.ArgumentParser:
         help="where `dvc plots diff` writes the plots (default: dvc_plots)",
     )
     sp.add_argument("--no-plots", action="store_true", help="skip rendering the plots")
+
+    sp = command(
+        "serve",
+        cmd_serve,
+        "Serve the version holding a stage over HTTP; follows "
+        "promotions and rollbacks without a restart",
+    )
+    name_arg(sp)
+    sp.add_argument("--stage", required=True, help="the stage to serve, e.g. prod")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+
+    sp = command(
+        "predict",
+        cmd_predict,
+        "Predict a CSV in chunks with a stage's or version's "
+        "model and write the predictions to a CSV",
+    )
+    name_arg(sp)
+    group = sp.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stage", help="use the version holding this stage")
+    group.add_argument("--version", help="use this version, e.g. v1.2.0")
+    sp.add_argument("--input", required=True, help="CSV with the model's feature columns")
+    sp.add_argument("--output", required=True, help="CSV to write (line, prediction, proba_*)")
+    sp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip invalid rows (reported) instead of failing",
+    )
+
+    sp = command(
+        "monitor",
+        cmd_monitor,
+        "Check a batch for data drift, prediction drift and "
+        "performance decay; exit 0 ok/warn, 1 alert, 2 bad input",
+    )
+    name_arg(sp)
+    group = sp.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stage", help="compare with the version holding this stage")
+    group.add_argument("--version", help="compare with this version, e.g. v1.2.0")
+    sp.add_argument(
+        "--batch",
+        required=True,
+        help="CSV with the model's features (and optionally the target, for performance)",
+    )
+    sp.add_argument(
+        "--format",
+        choices=["text", "md", "json"],
+        default="text",
+        help="report format (default: text)",
+    )
+    sp.add_argument("--output", help="write the report here instead of stdout")
+
+    from modelops.monitoring import SHIFTS
+
+    sp = command(
+        "make-batch",
+        cmd_make_batch,
+        "Write a seeded batch from the prepared data with "
+        "one kind of drift, for trying out `modelops monitor`",
+    )
+    name_arg(sp)
+    group = sp.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stage", help="use the version holding this stage")
+    group.add_argument("--version", help="use this version")
+    sp.add_argument("--shift", choices=SHIFTS, default="none", help="kind of drift (default none)")
+    sp.add_argument("--feature", help="feature to shift (default: the first of its kind)")
+    sp.add_argument(
+        "--strength",
+        type=float,
+        help="mean: shift in standard deviations (1); "
+        "scale: extra spread (1 = twice as wide); category: share moved to the rarest "
+        "category (0.5); label: positive share (0.9)",
+    )
+    sp.add_argument("--rows", type=int, default=1000, help="rows to write (default 1000)")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sp.add_argument("--with-target", action="store_true", help="include the target column")
+    sp.add_argument("-o", "--output", required=True, help="CSV to write")
 
     sp = command(
         "merge",

@@ -350,3 +350,43 @@ def prepare(
         rows={"train": len(train), "test": len(test), "dropped_unlabelled": n_unlabelled},
     )
     return train[keep], test[keep], schema
+
+
+def iter_csv(
+    path: Path, numeric: list[str], strings: list[str], na_values: list[str], chunk_rows: int
+):
+    """Yield (first line number, frame) chunks of a CSV with bounded memory.
+
+    Numeric columns are parsed as floats by pandas' C reader. If a chunk holds a
+    value that is not a number, reading resumes at that chunk with every column as
+    text, so the caller can say which lines are bad. (pyarrow's streaming reader
+    decodes blocks ahead of the consumer, so its memory grows with the file; pandas'
+    chunked reader does not.) Line numbers assume no quoted newlines.
+    """
+    import pandas as pd
+
+    def reader(dtype, skip: int):
+        return pd.read_csv(
+            path,
+            usecols=[*numeric, *strings],
+            dtype=dtype,
+            chunksize=chunk_rows,
+            na_values=na_values,
+            keep_default_na=False,
+            engine="c",
+            skiprows=range(1, skip + 1) if skip else None,
+        )
+
+    fast = {**dict.fromkeys(numeric, "float64"), **dict.fromkeys(strings, object)}
+    done = 0
+    try:
+        for chunk in reader(fast, 0):
+            yield done + 2, chunk
+            done += len(chunk)
+        return
+    except ValueError as exc:
+        if isinstance(exc, pd.errors.ParserError):
+            raise DataError(f"{path}: malformed CSV after line {done + 1} ({exc})") from None
+    for chunk in reader(dict.fromkeys([*numeric, *strings], object), done):
+        yield done + 2, chunk
+        done += len(chunk)

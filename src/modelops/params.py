@@ -229,6 +229,34 @@ class RegistryParams(_Section):
         return self
 
 
+class ServingParams(_Section):
+    max_rows: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    poll_seconds: float = Field(5.0, ge=0)
+    unknown_categories: Literal["reject", "allow"] = "reject"
+    token_env: str | None = "MODELOPS_TOKEN"
+    chunk_rows: int = Field(50_000, ge=1)
+
+
+class MonitorParams(_Section):
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    ks_alpha: float = Field(0.01, gt=0, lt=1)
+    ks_min_statistic: float = Field(0.1, ge=0, le=1)
+    missing_rate_increase: float = Field(0.1, ge=0, le=1)
+    unseen_share_alert: float = Field(0.05, ge=0, le=1)
+    metric: str = "f1"
+    max_metric_drop: float = Field(0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorParams:
+        if self.psi_warn >= self.psi_alert:
+            raise ValueError(
+                f"psi_warn ({self.psi_warn}) must be below psi_alert ({self.psi_alert})"
+            )
+        return self
+
+
 class Params(_Section):
     data: DataParams = Field(default_factory=DataParams)
     split: SplitParams = Field(default_factory=SplitParams)
@@ -236,6 +264,8 @@ class Params(_Section):
     train: TrainParams = Field(default_factory=TrainParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     registry: RegistryParams = Field(default_factory=RegistryParams)
+    serving: ServingParams = Field(default_factory=ServingParams)
+    monitor: MonitorParams = Field(default_factory=MonitorParams)
     # Free-form path table used only by dvc.yaml's ${paths.*} templating.
     paths: dict[str, str] = Field(default_factory=dict)
 

@@ -32,6 +32,7 @@ def _body(args: argparse.Namespace) -> None:
     from modelops.evaluation import encode_labels, library_versions
     from modelops.features import Preprocessor
     from modelops.files import md5_file, write_json
+    from modelops.monitoring import build_profile
     from modelops.stages.prepare import SCHEMA, TRAIN
 
     p = params.load(args.params)
@@ -48,6 +49,9 @@ def _body(args: argparse.Namespace) -> None:
     est = models.build(p.train, schema.task).fit(X, y)
     curve = est.loss_curve_ or [final_loss(est, X, y, schema.task)]
     val_curve = est.validation_loss_curve_
+    profile, profile_arrays = build_profile(
+        pre, frame, est, schema.task, schema.classes, p.train.seed
+    )
     model = bundle.Model(
         schema=schema,
         preprocessor=pre,
@@ -62,6 +66,8 @@ def _body(args: argparse.Namespace) -> None:
             },
             "versions": library_versions(),
         },
+        profile=profile,
+        profile_arrays=profile_arrays,
     )
     loss = [
         {"epoch": i + 1, "loss": v, **({"val_loss": val_curve[i]} if val_curve else {})}

@@ -1,0 +1,183 @@
+"""Batch prediction: stream a CSV through the model in chunks, with bounded memory.
+
+Every column is read as text and validated column by column. A bad row is
+reported with its line number, and the run fails unless ``--skip-invalid``.
+The same rules apply as in serving: numbers must be finite, categories must
+have been seen in training (unless ``serving.unknown_categories: allow``),
+and empty or NA cells are missing values. Predictions go to a temp file that
+replaces the output only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelops.errors import DataError
+
+if TYPE_CHECKING:
+    from modelops.bundle import Model
+    from modelops.params import ServingParams
+
+MAX_REPORTED = 20
+
+
+@dataclass
+class BatchResult:
+    rows: int = 0
+    written: int = 0
+    skipped: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _header(path: Path) -> list[str]:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+    except FileNotFoundError:
+        raise DataError(f"--input {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"--input {path}: cannot read it ({exc})") from None
+    if not header:
+        raise DataError(f"--input {path}: empty file; it needs a header row")
+    return header
+
+
+def predict_csv(
+    model: Model, s: ServingParams, na_values: list[str], src: Path, dst: Path, skip_invalid: bool
+) -> BatchResult:
+    """Predict every row of ``src`` into ``dst`` (line, prediction, class probabilities)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from modelops.data import iter_csv
+
+    pre = model.preprocessor
+    header = _header(src)
+    needed = [*pre.numeric, *pre.categorical]
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise DataError(
+            f"--input {src}: column {missing[0]!r} is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; the model needs {', '.join(needed[:12])}{', ...' if len(needed) > 12 else ''}"
+        )
+    result = BatchResult(ignored_columns=[c for c in header if c not in needed])
+    allowed = {c: set(v) for c, v in zip(pre.categorical, pre.categories_, strict=True)}
+    classes = model.schema.classes
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    progress = _progress(src)
+    writer = None
+    try:
+        for first, frame in iter_csv(src, pre.numeric, pre.categorical, na_values, s.chunk_rows):
+            n = len(frame)
+            lines = np.arange(first, first + n)
+            result.rows += n
+            bad = np.zeros(n, dtype=bool)
+            numeric = np.empty((n, len(pre.numeric)))
+            for j, col in enumerate(pre.numeric):
+                raw = frame[col]
+                if raw.dtype.kind == "f":  # parsed as numbers already
+                    values = raw.to_numpy()
+                    wrong = np.isinf(values)
+                else:
+                    values = pd.to_numeric(raw, errors="coerce").to_numpy(
+                        dtype=float, na_value=np.nan
+                    )
+                    wrong = (raw.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
+                _note(result, lines[wrong], col, "is not a finite number", raw[wrong])
+                bad |= wrong
+                numeric[:, j] = values
+            cats = []
+            for col in pre.categorical:
+                raw = frame[col].astype(object).where(frame[col].notna(), None).to_numpy()
+                if s.unknown_categories == "reject":
+                    wrong = np.array([v is not None and v not in allowed[col] for v in raw], bool)
+                    _note(
+                        result,
+                        lines[wrong],
+                        col,
+                        "is a category never seen in training",
+                        raw[wrong],
+                    )
+                    bad |= wrong
+                cats.append(raw)
+            if bad.any():
+                result.skipped += int(bad.sum())
+                keep = ~bad
+                numeric, cats, lines = numeric[keep], [c[keep] for c in cats], lines[keep]
+            if not len(lines) or (result.errors and not skip_invalid):
+                progress(n)
+                continue  # keep scanning to report every bad line, but write nothing
+            X = pre.transform_arrays(numeric, cats)
+            columns = {"line": lines}
+            if model.schema.task == "classification":
+                proba = model.estimator.predict_proba(X)
+                labels = np.asarray(classes, dtype=object)
+                columns["prediction"] = labels[proba.argmax(axis=1)].astype(str)
+                for k, label in enumerate(classes):
+                    columns[f"proba_{label}"] = proba[:, k]
+            else:
+                columns["prediction"] = np.asarray(model.estimator.predict(X), dtype=float)
+            table = pa.table(columns)
+            if writer is None:
+                writer = pacsv.CSVWriter(tmp, table.schema)
+            writer.write_table(table)
+            result.written += len(lines)
+            progress(n)
+        if result.rows == 0:
+            raise DataError(f"--input {src}: has a header but no rows")
+        if result.errors and not skip_invalid:
+            shown = "; ".join(result.errors[:3])
+            raise DataError(
+                f"--input {src}: {result.skipped} invalid row(s): {shown}"
+                + ("; ..." if len(result.errors) > 3 else "")
+                + "; fix them or pass --skip-invalid (nothing was written)"
+            )
+        if writer is None:  # every row was skipped: still a well-formed, empty output
+            pacsv.write_csv(pa.table({"line": pa.array([], pa.int64())}), tmp)
+        else:
+            writer.close()
+            writer = None
+        os.replace(tmp, dst)
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        progress(None)
+    return result
+
+
+def _note(result: BatchResult, lines, col: str, what: str, values) -> None:
+    for ln, v in zip(lines[:MAX_REPORTED], list(values)[:MAX_REPORTED], strict=False):
+        if len(result.errors) < MAX_REPORTED:
+            result.errors.append(f"line {ln}: {col!r} = {v!r} {what}")
+
+
+def _progress(src: Path):
+    """A row counter on a terminal (tqdm, which DVC already brings); silent otherwise."""
+    if not sys.stderr.isatty():
+        return lambda n: None
+    from tqdm import tqdm
+
+    bar = tqdm(desc=f"predict {src.name}", unit=" rows", unit_scale=True, file=sys.stderr)
+
+    def update(n):
+        if n is None:
+            bar.close()
+        else:
+            bar.update(n)
+
+    return update

@@ -1,0 +1,508 @@
+"""Serve the model that holds a stage over HTTP (FastAPI on uvicorn), and follow the stage.
+
+The server resolves the stage to a version, fetches its bundle as ``modelops
+get`` does (bytes checked against dvc.lock at that version), and loads it
+without pickle. A poller (and ``POST /v1/reload``) notices when the stage moves
+to another version. It loads and verifies the new bundle beside the old one,
+then swaps one reference. If the new bundle fails, the old version keeps
+answering and ``/v1/model`` says why.
+
+Requests are validated by hand, column by column, instead of through a
+pydantic model per feature. That is fast, and every error names the record and
+the field. Validation never lets a bad request reach the model, so bad
+input gets a 4xx, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request  # at module level: FastAPI resolves route annotations by name
+
+from modelops.errors import ModelopsError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modelops.bundle import Model
+    from modelops.params import ServingParams
+
+log = logging.getLogger("modelops.serving")
+CONFIG_ENV = "MODELOPS_SERVE_CONFIG"
+
+
+class RequestError(Exception):
+    """A client mistake: becomes a 4xx JSON body naming the record and field."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        record: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"error": error, "message": message}
+        if record is not None:
+            self.body["record"] = record
+        if field is not None:
+            self.body["field"] = field
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+@dataclass
+class Validator:
+    """Turns JSON records into the model's input arrays, or says exactly what is wrong."""
+
+    numeric: list[str]
+    categorical: list[str]
+    categories: dict[str, set[str]]
+    ignored: set[str]
+    reject_unknown_categories: bool
+    max_rows: int
+
+    @classmethod
+    def for_model(cls, model: Model, s: ServingParams) -> Validator:
+        pre = model.preprocessor
+        return cls(
+            numeric=list(pre.numeric),
+            categorical=list(pre.categorical),
+            categories={c: set(v) for c, v in zip(pre.categorical, pre.categories_, strict=True)},
+            ignored=set(model.schema.dropped),
+            reject_unknown_categories=s.unknown_categories == "reject",
+            max_rows=s.max_rows,
+        )
+
+    def parse(self, body: bytes) -> list[Any]:
+        try:
+            records = json.loads(body, parse_constant=_no_constants)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(
+                400, "malformed_json", f"the body is not valid JSON: {exc}"
+            ) from None
+        if not isinstance(records, list):
+            raise RequestError(
+                422,
+                "not_a_list",
+                "the body must be a JSON list of records (objects keyed by feature)",
+            )
+        if not records:
+            raise RequestError(422, "empty", "the list of records is empty")
+        if len(records) > self.max_rows:
+            raise RequestError(
+                413,
+                "too_many_rows",
+                f"{len(records)} records is more than the limit of {self.max_rows} "
+                f"(serving.max_rows); split the request or use `modelops predict`",
+            )
+        return records
+
+    def arrays(self, records: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+        import numpy as np
+
+        n = len(records)
+        X = np.empty((n, len(self.numeric)))
+        cats = [np.empty(n, dtype=object) for _ in self.categorical]
+        expected = len(self.numeric) + len(self.categorical)
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                raise RequestError(422, "not_an_object", "each record must be a JSON object", i)
+            if len(rec) != expected or not self.ignored.isdisjoint(rec):
+                self._check_keys(i, rec)
+            for j, name in enumerate(self.numeric):
+                try:
+                    v = rec[name]
+                except KeyError:
+                    raise RequestError(
+                        422, "missing_feature", f"record {i} has no {name!r}", i, name
+                    ) from None
+                if v is None:
+                    X[i, j] = math.nan  # missing: imputed as in training
+                elif type(v) is float or type(v) is int:
+                    if not math.isfinite(v):
+                        raise RequestError(
+                            422, "not_finite", f"record {i}: {name!r} must be finite", i, name
+                        )
+                    X[i, j] = v
+                else:
+                    raise RequestError(
+                        422,
+                        "wrong_type",
+                        f"record {i}: {name!r} must be a number (or null), got {type(v).__name__}",
+                        i,
+                        name,
+                    )
+            for j, name in enumerate(self.categorical):
+                try:
+                    v = rec[name]
+                except KeyError:
+                    raise RequestError(
+                        422, "missing_feature", f"record {i} has no {name!r}", i, name
+                    ) from None
+                if v is not None and type(v) is not str:
+                    raise RequestError(
+                        422,
+                        "wrong_type",
+                        f"record {i}: {name!r} must be a string (or null), got {type(v).__name__}",
+                        i,
+                        name,
+                    )
+                if (
+                    v is not None
+                    and self.reject_unknown_categories
+                    and v not in self.categories[name]
+                ):
+                    allowed = ", ".join(sorted(self.categories[name])[:10])
+                    raise RequestError(
+                        422,
+                        "unknown_category",
+                        f"record {i}: {name!r} = {v!r} was never seen in "
+                        f"training (allowed: {allowed})",
+                        i,
+                        name,
+                    )
+                cats[j][i] = v
+        return X, cats
+
+    def _check_keys(self, i: int, rec: dict[str, Any]) -> None:
+        known = set(self.numeric) | set(self.categorical)
+        for key in rec:
+            if key not in known and key not in self.ignored:
+                raise RequestError(
+                    422, "unknown_feature", f"record {i} has unknown feature {key!r}", i, str(key)
+                )
+        for key in (*self.numeric, *self.categorical):
+            if key not in rec:
+                raise RequestError(422, "missing_feature", f"record {i} has no {key!r}", i, key)
+
+    def schema(self) -> list[dict[str, Any]]:
+        return [{"name": n, "type": "number", "nullable": True} for n in self.numeric] + [
+            {
+                "name": c,
+                "type": "string",
+                "nullable": True,
+                "categories": sorted(self.categories[c]),
+            }
+            for c in self.categorical
+        ]
+
+
+@dataclass
+class Loaded:
+    version: str
+    commit: str
+    md5: str
+    model: Model
+    validator: Validator
+    metrics: dict[str, Any]
+    loaded_at: float
+
+
+@dataclass
+class ModelServer:
+    """The model currently served, and how it follows the stage."""
+
+    root: str
+    name: str
+    stage: str
+    settings: ServingParams
+    current: Loaded | None = None
+    last_error: str | None = None
+    last_check: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def load(self, version: str | None = None) -> Loaded:
+        """Fetch, verify and load the stage's version (or ``version``)."""
+        from modelops import api
+        from modelops import registry as reg
+        from modelops.bundle import Model
+
+        ws = api.workspace(self.root)
+        info = reg.resolve(reg.state(ws), self.name, version, None if version else self.stage)
+        data, md5 = api.fetch_bundle(ws, self.name, info)
+        model = Model.from_bytes(data, where=f"{self.name}@{info.version}")
+        metrics = ws.json_at(info.commit, ws.paths_at(info.commit)["metrics"]) or {}
+        return Loaded(
+            info.version,
+            info.commit,
+            md5,
+            model,
+            Validator.for_model(model, self.settings),
+            metrics,
+            time.time(),
+        )
+
+    def check(self) -> bool:
+        """Follow the stage: load a new holder beside the old one and swap; True if swapped."""
+        from modelops import api
+        from modelops import registry as reg
+
+        with self._lock:
+            self.last_check = time.time()
+            try:
+                held = reg.state(api.workspace(self.root)).holder(self.name, self.stage)
+                if held is None:
+                    raise ModelopsError(f"no version of {self.name} holds {self.stage!r} any more")
+                if self.current is not None and held == self.current.version:
+                    return False
+                new = self.load()
+            except Exception as exc:  # keep serving the old model whatever went wrong
+                message = (
+                    str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
+                )
+                if message != self.last_error:
+                    log.error("keeping %s: %s", self.current and self.current.version, message)
+                self.last_error = message
+                return False
+            old = self.current
+            self.current = new  # one reference assignment: requests see old or new, never half
+            self.last_error = None
+            log.info("now serving %s@%s (was %s)", self.name, new.version, old and old.version)
+            return True
+
+    def start_polling(self) -> None:
+        if self.settings.poll_seconds <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.poll_seconds):
+                self.check()
+
+        threading.Thread(target=loop, name="modelops-poll", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _json(data: Any, status: int = 200):
+    from starlette.responses import Response
+
+    return Response(json.dumps(data), status_code=status, media_type="application/json")
+
+
+def create_app(server: ModelServer):
+    """The FastAPI application serving ``server``'s model."""
+    import contextlib
+
+    import numpy as np
+    from fastapi import FastAPI
+
+    token_env = server.settings.token_env
+    token = os.environ.get(token_env) if token_env else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if server.current is None:
+            server.check()
+        server.start_polling()
+        yield
+        server.stop()
+
+    app = FastAPI(
+        title="modelops model server",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+
+    def authorized(request: Request) -> bool:
+        if not token:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), token.encode())
+
+    def denied():
+        from starlette.responses import Response
+
+        return Response(
+            json.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}),
+            status_code=401,
+            media_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.get("/health", summary="Liveness: the process answers")
+    async def health():
+        return _json({"status": "ok"})
+
+    @app.get("/ready", summary="Readiness: a model is loaded")
+    async def ready(request: Request):
+        if not authorized(request):
+            return denied()
+        cur = server.current
+        if cur is None:
+            return _json({"ready": False, "error": server.last_error}, 503)
+        return _json({"ready": True, "version": cur.version})
+
+    @app.get("/v1/model", summary="The served model: version, stage, input schema, metrics")
+    async def model_info(request: Request):
+        if not authorized(request):
+            return denied()
+        cur = server.current
+        if cur is None:
+            return _json({"error": "not_ready", "message": server.last_error}, 503)
+        s = cur.model.schema
+        return _json(
+            {
+                "name": server.name,
+                "version": cur.version,
+                "stage": server.stage,
+                "commit": cur.commit,
+                "model_md5": cur.md5,
+                "task": s.task,
+                "kind": cur.model.estimator.kind,
+                "features": cur.validator.schema(),
+                "ignored_columns": sorted(s.dropped),
+                "classes": s.classes,
+                "positive_class": s.positive_class,
+                "metrics": cur.metrics,
+                "max_rows": server.settings.max_rows,
+                "loaded_at": cur.loaded_at,
+                "last_check": server.last_check,
+                "last_reload_error": server.last_error,
+            }
+        )
+
+    @app.post("/v1/reload", summary="Check the stage now and swap to its version if it moved")
+    async def reload(request: Request):
+        if not authorized(request):
+            return denied()
+        import asyncio
+
+        swapped = await asyncio.to_thread(server.check)
+        cur = server.current
+        return _json(
+            {"swapped": swapped, "version": cur and cur.version, "error": server.last_error}
+        )
+
+    predict_schema = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": server.settings.max_rows,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]
+                            },
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {"description": "predictions"},
+            "400": {"description": "malformed JSON"},
+            "413": {"description": "too many records or too large a body"},
+            "422": {"description": "a record or field is invalid"},
+        },
+    }
+
+    @app.post("/v1/predict", summary="Predict for a list of records", openapi_extra=predict_schema)
+    async def predict(request: Request):
+        if not authorized(request):
+            return denied()
+        cur = server.current  # one read: the whole request uses one version
+        if cur is None:
+            return _json({"error": "not_ready", "message": server.last_error}, 503)
+        limit = server.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _json(
+                {
+                    "error": "too_large",
+                    "message": f"body of {declared} bytes is over {limit} (serving.max_body_bytes)",
+                },
+                413,
+            )
+        body = await request.body()
+        if len(body) > limit:
+            return _json(
+                {
+                    "error": "too_large",
+                    "message": f"body of {len(body)} bytes is over {limit} "
+                    "(serving.max_body_bytes)",
+                },
+                413,
+            )
+        try:
+            records = cur.validator.parse(body)
+            numeric, cats = cur.validator.arrays(records)
+        except RequestError as exc:
+            return _json(exc.body, exc.status)
+        model = cur.model
+        X = model.preprocessor.transform_arrays(numeric, cats)
+        out: dict[str, Any] = {"version": cur.version}
+        if model.schema.task == "classification":
+            proba = model.estimator.predict_proba(X)
+            labels = model.schema.classes
+            out["predictions"] = [labels[k] for k in proba.argmax(axis=1).tolist()]
+            out["probabilities"] = [
+                dict(zip(map(str, labels), row, strict=True))
+                for row in np.round(proba, 12).tolist()
+            ]
+        else:
+            out["predictions"] = np.asarray(model.estimator.predict(X), dtype=float).tolist()
+        return _json(out)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request):
+        if not authorized(request):
+            return denied()
+        return _json(app.openapi())
+
+    return app
+
+
+def app_from_env():
+    """uvicorn factory for ``--workers N``: each worker process builds its own server."""
+    from modelops import params
+
+    cfg = json.loads(os.environ[CONFIG_ENV])
+    settings = params.load(Path(cfg["root"]) / "params.yaml").serving
+    return create_app(ModelServer(cfg["root"], cfg["name"], cfg["stage"], settings))
+
+
+def serve(
+    root: str, name: str, stage: str, settings: ServingParams, host: str, port: int, workers: int
+) -> None:
+    """Load once to fail early and clearly, then run uvicorn."""
+    import uvicorn
+
+    server = ModelServer(root, name, stage, settings)
+    server.current = server.load()
+    log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, stage, host, port)
+    if workers > 1:
+        os.environ[CONFIG_ENV] = json.dumps({"root": root, "name": name, "stage": stage})
+        uvicorn.run(
+            "modelops.serving:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    else:
+        uvicorn.run(create_app(server), host=host, port=port, log_level="info")

@@ -1,0 +1,174 @@
+"""Drift statistics against independent computations, and monitor on a small model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp
+
+from modelops import bundle, monitoring, params
+from modelops.monitoring import BatchError, KSCounter, psi
+from modelops.stages import prepare, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_psi_matches_a_hand_computation():
+    # shares e = (.5, .3, .2), a = (.3, .3, .4):
+    # (.3-.5)·ln(.3/.5) + 0 + (.4-.2)·ln(.4/.2) = .2·ln(5/3) + .2·ln 2
+    assert psi([50, 30, 20], [30, 30, 40]) == pytest.approx(
+        0.2 * math.log(5 / 3) + 0.2 * math.log(2)
+    )
+    assert psi([10, 10], [10, 10]) == 0.0
+    assert math.isfinite(psi([10, 0], [0, 10]))  # empty bins are floored, not infinite
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.5])
+def test_streamed_ks_equals_scipy(shift):
+    rng = np.random.default_rng(1)
+    ref = np.sort(np.round(rng.normal(size=3000), 2))  # rounding makes ties
+    batch = np.round(rng.normal(loc=shift, size=20_000), 2)
+    counter = KSCounter(ref)
+    for chunk in np.array_split(batch, 7):
+        counter.add(chunk)
+    stat, pvalue = counter.result()
+    expected = ks_2samp(ref, batch, method="asymp")
+    assert stat == pytest.approx(expected.statistic, abs=1e-12)
+    assert pvalue == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-300)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> tuple[Path, bundle.Model, pd.DataFrame]:
+    """A model trained by the real stages on data with numeric and categorical features."""
+    tmp = tmp_path_factory.mktemp("shop")
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "basket": rng.gamma(2.0, 30.0, n).round(2),
+            "visits": rng.poisson(5, n).astype(float),
+            "channel": rng.choice(["web", "app", "store"], n, p=[0.5, 0.35, 0.15]),
+        }
+    )
+    logit = (
+        0.03 * (frame["basket"] - 60) + 0.2 * (frame["visits"] - 5) + (frame["channel"] == "app")
+    )
+    frame["bought"] = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame.to_csv(tmp / "shop.csv", index=False)
+    text = (ROOT / "params.yaml").read_text()
+    text = (
+        text.replace("source: breast_cancer", "source: csv")
+        .replace("path: null", "path: shop.csv")
+        .replace("target: null", "target: bought")
+        .replace("positive_class: null", 'positive_class: "yes"')
+    )
+    (tmp / "params.yaml").write_text(text)
+    cwd = Path.cwd()
+    import os
+
+    os.chdir(tmp)
+    try:
+        assert prepare.main(["--out", "prep"]) == 0
+        assert train.main(["--data", "prep", "--model", "m.npz", "--loss", "loss.json"]) == 0
+    finally:
+        os.chdir(cwd)
+    data = pd.concat(
+        [pd.read_parquet(tmp / "prep/train.parquet"), pd.read_parquet(tmp / "prep/test.parquet")],
+        ignore_index=True,
+    )
+    return tmp, bundle.load(tmp / "m.npz"), data
+
+
+def run(
+    shop, shift, feature=None, strength=None, with_target=False, rows=4000, seed=5, reference=None
+):
+    tmp, model, data = shop
+    batch = monitoring.make_batch(data, model, shift, feature, strength, rows, seed, with_target)
+    path = tmp / f"batch-{shift}.csv"
+    batch.to_csv(path, index=False)
+    p = params.validate({}).monitor
+    return monitoring.monitor(model, path, p, ["", "NA"], 1000, reference or {})
+
+
+def test_profile_is_stored_in_the_bundle(shop):
+    _, model, _ = shop
+    assert set(model.profile["numeric"]) == {"basket", "visits"}
+    assert set(model.profile["categorical"]["channel"]["freq"]) == {"web", "app", "store"}
+    assert model.profile["prediction"]["kind"] == "score"
+    assert len(model.profile_arrays["profile_sample_0"]) == model.profile["rows"]
+
+
+def test_an_undrifted_sample_is_ok(shop):
+    report = run(shop, "none")
+    assert report["verdict"] == "ok", report["recommendation"]
+    assert report["recommendation"].startswith("no action needed")
+
+
+@pytest.mark.parametrize(
+    ("shift", "feature"), [("mean", "basket"), ("scale", "visits"), ("category", "channel")]
+)
+def test_each_shift_alerts_on_its_feature(shop, shift, feature):
+    report = run(shop, shift, feature)
+    assert report["verdict"] == "alert"
+    assert feature in report["causes"]
+    status = {f["name"]: f["status"] for f in report["features"]}
+    assert status[feature] == "alert"
+    assert report["recommendation"].startswith("retrain:") and feature in report["recommendation"]
+
+
+def test_label_shift_moves_predictions_and_labelled_batches_report_the_metric(shop):
+    report = run(shop, "label", strength=0.95, with_target=True, reference={"f1": 0.99})
+    assert report["prediction"]["status"] != "ok"  # the score distribution moved
+    assert report["prediction"]["psi"] >= 0.1
+    perf = report["performance"]
+    assert perf["metric"] == "f1" and perf["reference"] == 0.99 and perf["status"] == "alert"
+    assert 0 <= perf["batch"] < 0.99
+    assert f"f1 fell from 0.99 to {perf['batch']:.2f}" in report["recommendation"]
+
+
+def write(tmp: Path, text: str) -> Path:
+    path = tmp / "bad.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("basket,visits\n1,2\n", "column 'channel' is missing"),
+        ("basket,visits,channel,coupon\n1,2,web,x\n", "unexpected column 'coupon'"),
+        ("basket,visits,channel\n1,2,web\nlots,3,app\n", "column 'basket' is not numeric (line 3"),
+        ("", "empty file"),
+        ("basket,visits,channel\n", "has a header but no rows"),
+        ("basket,visits,channel\n1,,web\n2,,app\n", "column 'visits' has no values at all"),
+        ("basket,visits,channel,bought\n1,2,web,maybe\n", "label 'maybe' (line 2)"),
+    ],
+)
+def test_bad_batches_exit_2(shop, text, expected):
+    tmp, model, _ = shop
+    p = params.validate({}).monitor
+    with pytest.raises(BatchError) as info:
+        monitoring.monitor(model, write(tmp, text), p, ["", "NA"], 1000, {})
+    assert expected in str(info.value) and info.value.exit_code == 2
+
+
+def test_render_formats(shop):
+    report = run(shop, "mean", "basket")
+    assert monitoring.render(report, "text").startswith("Monitoring ")
+    md = monitoring.render(report, "md")
+    assert md.startswith("# Monitoring") and "| basket | alert |" in md
+    import json
+
+    assert json.loads(monitoring.render(report, "json"))["verdict"] == "alert"
+
+
+def test_make_batch_refusals(shop):
+    _, model, data = shop
+    with pytest.raises(BatchError, match="not a numeric feature"):
+        monitoring.make_batch(data, model, "mean", "channel", None, 10, 0, False)
+    with pytest.raises(BatchError, match="positive share"):
+        monitoring.make_batch(data, model, "label", None, 2.0, 10, 0, False)

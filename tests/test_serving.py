@@ -1,0 +1,83 @@
+"""The request validator on its own: every kind of bad record, named by record and field."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from modelops.serving import RequestError, Validator
+
+
+def validator(reject=True, max_rows=3) -> Validator:
+    return Validator(
+        numeric=["age", "income"],
+        categorical=["plan"],
+        categories={"plan": {"basic", "pro"}},
+        ignored={"customer_id"},
+        reject_unknown_categories=reject,
+        max_rows=max_rows,
+    )
+
+
+GOOD = {"age": 30, "income": 1.5e4, "plan": "pro"}
+
+
+def test_good_records_become_arrays():
+    X, cats = validator().arrays(
+        [GOOD, {"age": None, "income": 2, "plan": None, "customer_id": "C1"}]
+    )
+    np.testing.assert_array_equal(X[0], [30, 1.5e4])
+    assert np.isnan(X[1, 0]) and X[1, 1] == 2
+    assert list(cats[0]) == ["pro", None]
+
+
+@pytest.mark.parametrize(
+    ("records", "error", "record", "field"),
+    [
+        ([{"income": 1, "plan": "pro"}], "missing_feature", 0, "age"),
+        ([GOOD, {**GOOD, "colour": "red"}], "unknown_feature", 1, "colour"),
+        ([{**GOOD, "age": "30"}], "wrong_type", 0, "age"),
+        ([{**GOOD, "age": True}], "wrong_type", 0, "age"),
+        ([{**GOOD, "plan": 3}], "wrong_type", 0, "plan"),
+        ([{**GOOD, "plan": "enterprise"}], "unknown_category", 0, "plan"),
+        ([{**GOOD, "income": float("inf")}], "not_finite", 0, "income"),
+        ([GOOD, "row"], "not_an_object", 1, None),
+    ],
+)
+def test_bad_records(records, error, record, field):
+    with pytest.raises(RequestError) as info:
+        validator().arrays(records)
+    assert info.value.status == 422
+    assert info.value.body["error"] == error
+    assert info.value.body.get("record") == record and info.value.body.get("field") == field
+
+
+def test_unknown_categories_can_be_allowed():
+    _, cats = validator(reject=False).arrays([{**GOOD, "plan": "enterprise"}])
+    assert cats[0][0] == "enterprise"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{", 400, "malformed_json"),
+        (b'[{"age": NaN}]', 400, "malformed_json"),
+        (b'[{"age": -Infinity}]', 400, "malformed_json"),
+        (b"\xff\xfe", 400, "malformed_json"),
+        (b'{"age": 1}', 422, "not_a_list"),
+        (b"[]", 422, "empty"),
+        (json.dumps([GOOD] * 4).encode(), 413, "too_many_rows"),
+    ],
+)
+def test_bad_bodies(body, status, error):
+    with pytest.raises(RequestError) as info:
+        validator().parse(body)
+    assert (info.value.status, info.value.body["error"]) == (status, error)
+
+
+def test_huge_number_literal_is_not_finite():
+    records = validator().parse(b'[{"age": 1e999, "income": 1, "plan": "pro"}]')
+    with pytest.raises(RequestError, match="must be finite"):
+        validator().arrays(records)

@@ -1,0 +1,333 @@
+"""A real uvicorn server on a loopback port, driven with httpx; and batch predict."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.conftest import git
+from tests.test_pipeline_e2e import set_params
+from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
+
+from modelops import api, cli
+from modelops.bundle import Model
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(repo: Path, token: str | None = None):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
+    if token:
+        env["MODELOPS_TOKEN"] = token
+    log = open(repo.parent / f"server-{port}.log", "w")  # noqa: SIM115 (outlives this frame)
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
+        cwd=repo,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError((repo.parent / f"server-{port}.log").read_text())
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not start in 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def repo(base: Path, tmp_path_factory) -> Path:  # noqa: F811
+    repo = tmp_path_factory.mktemp("serving") / "repo"
+    shutil.copytree(base, repo, symlinks=True)
+    set_params(repo, **{"serving.poll_seconds": 0.5})
+    git(repo, "commit", "-q", "-am", "poll fast")
+    api.promote("model@v0.0.1", stage="prod", root=repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def url(repo: Path):
+    with server(repo) as u:
+        yield u
+
+
+@pytest.fixture(scope="module")
+def records(repo: Path) -> list[dict]:
+    frame = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    return frame.head(100).to_dict("records")
+
+
+def model_at(repo: Path, version: str) -> Model:
+    info = api.reg.need_version(api.reg.state(api.workspace(repo)), "model", version)
+    return Model.from_bytes(api.fetch_bundle(api.workspace(repo), "model", info)[0])
+
+
+def wait_for_version(url: str, version: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = httpx.get(f"{url}/v1/model").json()
+        if info["version"] == version:
+            return info
+        time.sleep(0.2)
+    raise AssertionError(f"server still on {info['version']}, wanted {version}: {info}")
+
+
+def test_routes(url: str, records: list[dict], repo: Path):
+    assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/ready").json() == {"ready": True, "version": "v0.0.1"}
+    info = httpx.get(f"{url}/v1/model").json()
+    assert info["version"] == "v0.0.1" and info["stage"] == "prod"
+    assert info["classes"] == ["benign", "malignant"] and info["task"] == "classification"
+    assert len(info["features"]) == 30 and info["features"][0]["type"] == "number"
+    assert info["metrics"]["f1"] == pytest.approx(0.963855, abs=1e-6)
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "/v1/predict" in spec["paths"]
+
+    out = httpx.post(f"{url}/v1/predict", json=records).json()
+    expected = model_at(repo, "v0.0.1").predict_proba(pd.DataFrame(records))
+    got = np.array([[p["benign"], p["malignant"]] for p in out["probabilities"]])
+    np.testing.assert_allclose(got, expected, atol=1e-11)
+    assert out["version"] == "v0.0.1" and len(out["predictions"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "error", "field"),
+    [
+        (
+            lambda r: [{k: v for k, v in r[0].items() if k != "mean radius"}],
+            422,
+            "missing_feature",
+            "mean radius",
+        ),
+        (lambda r: [{**r[0], "bogus": 1}], 422, "unknown_feature", "bogus"),
+        (lambda r: [{**r[0], "mean radius": "big"}], 422, "wrong_type", "mean radius"),
+        (lambda r: [], 422, "empty", None),
+        (lambda r: r * 11, 413, "too_many_rows", None),
+        (lambda r: {"records": r}, 422, "not_a_list", None),
+    ],
+)
+def test_bad_requests_get_4xx_naming_the_field(url, records, mutate, status, error, field):
+    resp = httpx.post(f"{url}/v1/predict", json=mutate(records))
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"] == error and resp.json().get("field") == field
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"[{", 400, "malformed_json"),
+        (b'[{"mean radius": NaN}]', 400, "malformed_json"),
+        (b'[{"mean radius": Infinity}]', 400, "malformed_json"),
+        (b"[" + b"1," * 600_000 + b"1]", 413, "too_large"),
+    ],
+)
+def test_bad_bodies(url, body, status, error):
+    resp = httpx.post(
+        f"{url}/v1/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == status and resp.json()["error"] == error
+
+
+def test_null_is_a_missing_value_and_imputed(url, records):
+    resp = httpx.post(f"{url}/v1/predict", json=[{**records[0], "mean radius": None}])
+    assert resp.status_code == 200
+
+
+def test_promotion_rollback_and_tampering_reach_the_running_server(url, repo, records):
+    api.promote("model@v0.0.2", stage="prod", force=True, reason="test", root=repo)
+    wait_for_version(url, "v0.0.2")  # by polling, no restart
+    assert httpx.post(f"{url}/v1/predict", json=records[:1]).json()["version"] == "v0.0.2"
+    api.rollback(stage="prod", root=repo)
+    swap = httpx.post(f"{url}/v1/reload").json()  # or at once, on request
+    assert swap == {"swapped": True, "version": "v0.0.1", "error": None}
+
+    # v0.0.2's cached bytes are tampered with; promoting it must not dislodge v0.0.1
+    md5 = api.workspace(repo).lock_outs_at("model@v0.0.2")["models/model.npz"]
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    original = cached.read_bytes()
+    cached.chmod(0o644)
+    cached.write_bytes(original[:-1] + b"!")
+    try:
+        api.promote("model@v0.0.2", stage="prod", force=True, reason="test", root=repo)
+        swap = httpx.post(f"{url}/v1/reload").json()
+        assert swap["swapped"] is False and swap["version"] == "v0.0.1"
+        assert "does not match" in swap["error"]
+        info = httpx.get(f"{url}/v1/model").json()
+        assert info["version"] == "v0.0.1" and "does not match" in info["last_reload_error"]
+        resp = httpx.post(f"{url}/v1/predict", json=records[:2])
+        assert resp.status_code == 200 and resp.json()["version"] == "v0.0.1"
+    finally:
+        cached.write_bytes(original)
+        api.rollback(stage="prod", root=repo)
+        httpx.post(f"{url}/v1/reload")
+
+
+def test_bearer_token(repo: Path):
+    with server(repo, token="s3cret-token") as u:
+        assert httpx.get(f"{u}/health").status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
+            for path in ("/ready", "/v1/model", "/openapi.json"):
+                resp = httpx.get(f"{u}{path}", headers=headers)
+                assert resp.status_code == 401 and "s3cret" not in resp.text
+            assert httpx.post(f"{u}/v1/predict", json=[], headers=headers).status_code == 401
+        ok = {"Authorization": "Bearer s3cret-token"}
+        assert httpx.get(f"{u}/v1/model", headers=ok).status_code == 200
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzzed_predict_requests_never_get_a_5xx(url, records, data):
+    kind = data.draw(st.sampled_from(["record", "value", "raw"]))
+    if kind == "record":  # a real record with a few fields changed, dropped or added
+        rec = dict(records[0])
+        keys = [*rec, "unknown", ""]
+        for key in data.draw(st.lists(st.sampled_from(keys), max_size=3)):
+            if data.draw(st.booleans()):
+                rec[key] = data.draw(json_values)
+            else:
+                rec.pop(key, None)
+        body = json.dumps([rec]).encode()
+    elif kind == "value":
+        body = json.dumps(data.draw(json_values)).encode()
+    else:
+        body = data.draw(st.binary(max_size=64))
+    resp = httpx.post(
+        f"{url}/v1/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert resp.status_code < 500, (body[:200], resp.text)
+    if resp.status_code == 200:
+        assert all(math.isfinite(sum(p.values())) for p in resp.json()["probabilities"])
+
+
+def test_serve_refusals(repo: Path, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+    assert cli.main(["serve", "--stage", "staging"]) == 1
+    assert "no version of model holds stage 'staging'" in capsys.readouterr().err
+    assert cli.main(["serve", "--stage", "prod", "--port", "0"]) == 2
+    assert cli.main(["serve", "--stage", "qa"]) == 1
+
+
+# -- batch predict ---------------------------------------------------------------------
+def write_csv(repo: Path, tmp_path: Path, edit=None) -> Path:
+    frame = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    frame.insert(0, "patient", [f"P{i}" for i in range(len(frame))])
+    text = frame.to_csv(index=False)
+    if edit:
+        text = edit(text)
+    path = tmp_path / "batch.csv"
+    path.write_text(text)
+    return path
+
+
+def test_batch_predict_matches_the_model(repo: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+    src = write_csv(repo, tmp_path)
+    out = tmp_path / "pred.csv"
+    assert cli.main(["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]) == 0
+    assert "ignored columns the model does not use: patient" in capsys.readouterr().out
+    pred = pd.read_csv(out)
+    frame = pd.read_csv(src)
+    expected = model_at(repo, "v0.0.1").predict_proba(frame)
+    np.testing.assert_allclose(pred["proba_malignant"], expected[:, 1], atol=1e-12)
+    assert list(pred["line"]) == list(range(2, len(frame) + 2))
+
+
+def test_batch_predict_bad_rows(repo: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+
+    def spoil(text: str) -> str:
+        lines = text.splitlines()
+        for n, bad in ((5, "oops"), (7, "inf")):
+            cells = lines[n - 1].split(",")
+            cells[1] = bad  # the "mean radius" column
+            lines[n - 1] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+
+    src = write_csv(repo, tmp_path, spoil)
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--version", "v0.0.1", "--input", str(src), "--output", str(out)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "2 invalid row(s): line 5: 'mean radius' = 'oops' is not a finite number" in err
+    assert "line 7" in err and "--skip-invalid" in err and not out.exists()
+    assert cli.main([*argv, "--skip-invalid"]) == 0
+    assert "skipped 2 invalid row(s)" in capsys.readouterr().out
+    lines = set(pd.read_csv(out)["line"])
+    assert 5 not in lines and 7 not in lines and 6 in lines
+
+
+def test_batch_predict_refusals(repo: Path, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+    out = tmp_path / "pred.csv"
+    src = write_csv(repo, tmp_path, lambda t: t.replace("mean radius", "radius", 1))
+    assert cli.main(["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]) == 1
+    assert "column 'mean radius' is missing" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert (
+        cli.main(["predict", "--stage", "prod", "--input", str(empty), "--output", str(out)]) == 1
+    )
+    assert "empty file" in capsys.readouterr().err
+    assert (
+        cli.main(
+            [
+                "predict",
+                "--stage",
+                "prod",
+                "--input",
+                str(tmp_path / "no.csv"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    assert "no such file" in capsys.readouterr().err
+    assert not out.exists()
