@@ -85,7 +85,7 @@ def main() -> None:
 
         p = params.load(repo / "params.yaml")
         ws = api.workspace(repo)
-        info, model = api._model_at(ws, "model", "v0.0.1", None)
+        _, model = api._model_at(ws, "model", "v0.0.1", None)
         pre = model.preprocessor
         big = batches[1_000_000]
         read_t, mon_t = [], []

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from dvc import api as dvc_api
-from tests.conftest import dvc, git, make_project, tree_state
-from tests.test_pipeline_e2e import set_params
 
 from modelops import api, cli
+from tests.conftest import dvc, git, make_project, tree_state
+from tests.test_pipeline_e2e import set_params
 
 pytestmark = pytest.mark.e2e
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from ruamel.yaml import YAML
+
 from tests.conftest import dvc, git, tree_state
 
 pytestmark = pytest.mark.e2e

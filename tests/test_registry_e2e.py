@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import dvc, git, make_project, tree_state
-from tests.test_pipeline_e2e import set_params
 
 from modelops import api, cli
 from modelops.errors import ModelopsError
 from modelops.files import md5_bytes
+from tests.conftest import dvc, git, make_project, tree_state
+from tests.test_pipeline_e2e import set_params
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import git
-from tests.test_pipeline_e2e import set_params
-from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
 
 from modelops import api, cli
 from modelops.bundle import Model
+from tests.conftest import git
+from tests.test_pipeline_e2e import set_params
+from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
