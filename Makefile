@@ -49,7 +49,27 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
-	cd benchmarks && for script in startup.py registry_list.py experiments_grid.py serving.py monitoring.py; do ../$(BIN)/python $$script || exit 1; done
+	cd benchmarks && for script in startup.py registry_list.py experiments_grid.py serving.py monitoring.py remote.py; do ../$(BIN)/python $$script || exit 1; done
+
+.PHONY: remote-local
+remote-local: $(STAMP) ## Use a local directory as the default DVC remote: make remote-local DIR=/path
+	@test -n "$(DIR)" || { echo "usage: make remote-local DIR=/path/to/storage"; exit 2; }
+	$(BIN)/dvc remote add --local --default --force local "$(DIR)"
+
+.PHONY: remote-s3
+remote-s3: $(STAMP) ## Use S3 as the default DVC remote: make remote-s3 URL=s3://bucket/path [ENDPOINT=..] [REGION=..]
+	@test -n "$(URL)" || { echo "usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port] [REGION=us-east-1]"; exit 2; }
+	@# In .dvc/config (committed) so teammates see where the data lives, and mirrored in
+	@# .dvc/config.local so revisions committed before the remote existed still resolve it.
+	@for scope in "" --local; do \
+	  $(BIN)/dvc remote add $$scope --default --force storage "$(URL)" || exit 1; \
+	  if [ -n "$(ENDPOINT)" ]; then $(BIN)/dvc remote modify $$scope storage endpointurl "$(ENDPOINT)" || exit 1; fi; \
+	  if [ -n "$(REGION)" ]; then $(BIN)/dvc remote modify $$scope storage region "$(REGION)" || exit 1; fi; \
+	done
+	@# Credentials only in .dvc/config.local (never committed), only if set, never echoed.
+	@if [ -n "$$AWS_ACCESS_KEY_ID" ]; then $(BIN)/dvc remote modify --local storage access_key_id "$$AWS_ACCESS_KEY_ID"; fi
+	@if [ -n "$$AWS_SECRET_ACCESS_KEY" ]; then $(BIN)/dvc remote modify --local storage secret_access_key "$$AWS_SECRET_ACCESS_KEY"; fi
+	@echo "remote 'storage' -> $(URL) (credentials: .dvc/config.local or AWS_* variables)"
 
 .PHONY: clean
 clean: ## Remove the virtual environment

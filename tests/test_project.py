@@ -71,3 +71,15 @@ def test_cli_starts_without_heavy_imports():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "modelops 0.1.0" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
+
+
+def test_code_passes_ruff():
+    ruff = Path(sys.executable).parent / "ruff"
+    for args in (["check"], ["format", "--check"]):
+        proc = subprocess.run(
+            [str(ruff), *args, "src", "tests", "benchmarks"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr

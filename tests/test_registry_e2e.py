@@ -354,17 +354,14 @@ def test_every_command_and_option_has_help():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {
-        "register",
-        "promote",
-        "rollback",
-        "checkout",
-        "get",
-        "retire",
-        "list",
-        "show",
-        "history",
-    }
-    for name, sp in sub.choices.items():
+        "register", "promote", "rollback", "checkout", "get", "retire", "list", "show",
+        "history", "exp", "report", "merge", "serve", "predict", "monitor", "make-batch",
+        "publish", "gc",
+    }  # fmt: skip
+    parsers = dict(sub.choices)
+    exp_sub = next(a for a in parsers["exp"]._actions if a.dest == "exp_command")
+    parsers.update({f"exp {k}": v for k, v in exp_sub.choices.items()})
+    for name, sp in parsers.items():
         assert sp.description, name
         for action in sp._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"

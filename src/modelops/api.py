@@ -420,3 +420,35 @@ def make_batch(
     out = monitoring.make_batch(frame, model, shift, feature, strength, rows, seed, with_target)
     write_bytes(output, out.to_csv(index=False).encode())
     return Path(output)
+
+
+def publish(
+    ref: str | None = None,
+    *,
+    version: str | None = None,
+    all_versions: bool = False,
+    remote: str | None = None,
+    git_remote: str = "origin",
+    model_only: bool = False,
+    root: str | Path = ".",
+):
+    """Push the DVC data of a version (or all live versions), verify it, then push its tags."""
+    from modelops import remote as rem
+
+    if all_versions and (version or (ref and "@" in ref)):
+        raise UsageError("give a version or --all, not both")
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    versions = rem.version_list(reg.state(ws), name, v, all_versions)
+    return rem.publish(ws, name, versions, remote, git_remote, model_only)
+
+
+def gc(
+    *, dry_run: bool = False, cloud: bool = False, remote: str | None = None, root: str | Path = "."
+):
+    """Remove cache (and remote) objects that no branch, experiment, live version or stage needs."""
+    from modelops import remote as rem
+
+    ws = workspace(root)
+    with ws.lock():
+        return rem.gc(ws, cloud, dry_run, remote)

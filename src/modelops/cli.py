@@ -270,6 +270,38 @@ def cmd_make_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    done = api.publish(
+        args.ref,
+        version=args.version,
+        all_versions=args.all,
+        remote=args.remote,
+        git_remote=args.git_remote,
+        model_only=args.model_only,
+    )
+    print(
+        f"published {', '.join(done.versions)}: {done.objects} object(s) verified on the DVC "
+        f"remote, then pushed {len(done.tags)} tag(s) to {args.git_remote}"
+    )
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    for r in api.gc(dry_run=args.dry_run, cloud=args.remote, remote=args.remote_name):
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{r.where}: {verb} {r.removed} object(s), {r.bytes:,} bytes")
+        if args.dry_run:
+            for path in r.paths[:50]:
+                print(f"  {path}")
+            if len(r.paths) > 50:
+                print(f"  ... and {len(r.paths) - 50} more")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelops",
@@ -357,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     exp = command("exp", None, "Work with DVC experiments")
-    exp_sub = exp.add_subparsers(dest="exp_command", metavar="COMMAND", required=True)
+    exp_sub = exp.add_subparsers(
+        dest="exp_command", metavar="COMMAND", required=True, help="what to do with experiments"
+    )
     sp = exp_sub.add_parser(
         "best",
         help="Rank this commit's experiments; apply or branch the best",
@@ -472,6 +506,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--with-target", action="store_true", help="include the target column")
     sp.add_argument("-o", "--output", required=True, help="CSV to write")
+
+    sp = command(
+        "publish",
+        cmd_publish,
+        "Push a version's DVC data to the remote, verify it "
+        "is all there, then push its registry tags",
+    )
+    sp.add_argument("ref", nargs="?", metavar="NAME@vX.Y.Z", help="the version to publish")
+    sp.add_argument("--version", help="the version, when REF is only the model name")
+    sp.add_argument("--all", action="store_true", help="every live version and stage holder")
+    sp.add_argument("--remote", help="DVC remote (default: the configured default)")
+    sp.add_argument("--git-remote", default="origin", help="git remote for tags (default origin)")
+    sp.add_argument(
+        "--model-only",
+        action="store_true",
+        help="push only the model bundle, not the data it was trained on",
+    )
+
+    sp = command(
+        "gc",
+        cmd_gc,
+        "Remove cached (and with --remote, remote) objects that no "
+        "branch, experiment, live version or stage holder needs",
+    )
+    sp.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+    sp.add_argument("--remote", action="store_true", help="also collect the DVC remote")
+    sp.add_argument("--remote-name", help="which DVC remote (default: the configured default)")
 
     sp = command(
         "merge",

@@ -1,0 +1,186 @@
+"""Remote storage for teams: publishing versions with their data, and safe garbage collection.
+
+A registry tag that reaches a teammate without its bytes is the classic way a
+Git/DVC registry breaks. ``publish`` therefore pushes a version's DVC data
+first, checks that the remote holds every object, and only then pushes its tags.
+
+``gc`` keeps what any branch, any experiment, any registered non-retired version
+and any stage holder (retired or not) needs, and removes the rest from the cache
+(and with ``--remote``, from the remote). It uses DVC's own ``used_objs`` and
+``dvc_data``'s ``gc``; it only widens the set of revisions kept, which
+``dvc gc`` cannot do (it keeps one ``--rev``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelops import registry as reg
+from modelops.errors import RegistryError, WorkspaceError
+
+if TYPE_CHECKING:
+    from modelops.workspace import Workspace
+
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def scrub(message: str, ws: Workspace | None = None) -> str:
+    """Remove secrets (from the environment and .dvc/config.local) from a message."""
+    secrets = [os.environ.get(k) for k in SECRET_ENV]
+    if ws is not None:
+        try:
+            for section in ws.dvc.config.get("remote", {}).values():
+                secrets += [section.get(k) for k in ("secret_access_key", "session_token")]
+        except Exception:  # a broken config is reported elsewhere
+            pass
+    for secret in filter(None, secrets):
+        message = message.replace(secret, "***")
+    return message
+
+
+def default_remote(ws: Workspace, remote: str | None) -> str:
+    remotes = ws.dvc.config.get("remote", {})
+    name = remote or ws.dvc.config.get("core", {}).get("remote")
+    if not name:
+        raise WorkspaceError(
+            "no DVC remote is configured; add one with `make remote-local DIR=...` or "
+            "`make remote-s3 URL=s3://bucket/path ENDPOINT=...` (see README)"
+        )
+    if name not in remotes:
+        raise WorkspaceError(
+            f"DVC remote {name!r} is not configured ({', '.join(remotes) or 'none'})"
+        )
+    return name
+
+
+def needed_oids(ws: Workspace, commits: list[str], model_path: str | None) -> dict[str, str]:
+    """{oid: description} of every object DVC says these commits use (pipeline outputs,
+    ``.dvc``-tracked files, directory entries), or only the model's with ``model_path``.
+
+    Like ``Repo.used_objs``, but over the commits alone: that one always adds the workspace.
+    """
+    names = {md5: path for c in commits for path, md5 in ws.lock_outs_at(c).items()}
+    out: dict[str, str] = {}
+    for _rev in ws.dvc.brancher(revs=commits, workspace=False):
+        targets = [model_path] if model_path else None
+        for ids in ws.dvc.index.used_objs(targets).values():
+            for h in ids:
+                if h.name == "md5":
+                    out[h.value] = names.get(h.value, f"object {h.value}")
+    return out
+
+
+@dataclass
+class Published:
+    versions: list[str]
+    objects: int
+    tags: list[str]
+
+
+def publish(
+    ws: Workspace,
+    name: str,
+    versions: list[reg.VersionInfo],
+    remote: str | None,
+    git_remote: str,
+    model_only: bool,
+) -> Published:
+    """Push each version's data, verify the remote has it all, then push the registry tags."""
+    remote = default_remote(ws, remote)
+    remotes = ws.run_git("remote").split()
+    if git_remote not in remotes:
+        raise WorkspaceError(
+            f"git remote {git_remote!r} does not exist ({', '.join(remotes) or 'none'}); "
+            f"add it with `git remote add {git_remote} URL` or pass --git-remote"
+        )
+    artifacts = ws.artifacts()
+    model_path = artifacts[name].path if name in artifacts else ""
+    commits = sorted({v.commit for v in versions})
+    targets = [model_path] if model_only else None
+    try:
+        ws.dvc.push(targets=targets, revs=commits, remote=remote, workspace=False)
+    except Exception as exc:
+        raise WorkspaceError(
+            f"publish: pushing data to DVC remote {remote!r} failed "
+            f"({scrub(str(exc), ws) or type(exc).__name__}); no tag was pushed: fix the remote "
+            f"and run publish again"
+        ) from None
+    needed = needed_oids(ws, commits, model_path if model_only else None)
+    odb = ws.dvc.cloud.get_remote_odb(remote, "publish", hash_name="md5")
+    try:
+        present = set(odb.oids_exist(list(needed)))
+    except Exception as exc:
+        raise WorkspaceError(
+            f"publish: cannot check DVC remote {remote!r} ({scrub(str(exc), ws)}); "
+            f"no tag was pushed"
+        ) from None
+    missing = [needed[o] for o in needed if o not in present]
+    if missing:
+        raise WorkspaceError(
+            f"publish: the remote lacks {missing[0]} after the push "
+            f"({len(missing)} object(s) missing); no tag was pushed: run publish again"
+        )
+    st = reg.state(ws)
+    wanted = {v.commit for v in versions}
+    tags = [e.tag for e in st.of(name) if e.commit in wanted]
+    ws.run_git("push", "--quiet", git_remote, *[f"refs/tags/{t}" for t in tags])
+    return Published([v.version for v in versions], len(needed), tags)
+
+
+@dataclass
+class Collected:
+    removed: int
+    bytes: int
+    paths: list[str]
+    where: str
+
+
+def gc(ws: Workspace, cloud: bool, dry: bool, remote: str | None) -> list[Collected]:
+    """Remove cache (and remote) objects that nothing worth keeping needs."""
+    from dvc_data.hashfile.gc import gc as ogc
+
+    st = reg.state(ws)
+    keep: set[str] = set()
+    for name in st.names():
+        for info in st.versions(name).values():
+            if info.retired is None or info.stages:
+                keep.add(info.commit)  # registered and live, or holding a stage
+    used = ws.dvc.used_objs(
+        all_branches=True, all_experiments=True, revs=sorted(keep) or None, skip_failed=True
+    )
+    used_ids: set[Any] = set()
+    for ids in used.values():
+        used_ids.update(ids)
+    results = []
+    odbs = [("cache", ws.dvc.cache.local)]
+    if cloud:
+        name = default_remote(ws, remote)
+        odbs.append((f"remote {name}", ws.dvc.cloud.get_remote_odb(name, "gc", hash_name="md5")))
+    for where, odb in odbs:
+        values = {h.value for h in used_ids if h.name == odb.hash_name}
+        try:
+            unused = [h for h in odb.all() if h not in values]
+            paths = [odb.oid_to_path(h) for h in unused]
+            size = sum(odb.fs.size(p) for p in paths)
+        except Exception as exc:
+            raise WorkspaceError(f"gc: cannot list {where} ({scrub(str(exc), ws)})") from None
+        if not dry and unused:
+            ogc(odb, used_ids)
+        results.append(Collected(len(unused), size, sorted(paths), where))
+    return results
+
+
+def version_list(
+    st: reg.State, name: str, version: str | None, all_: bool
+) -> list[reg.VersionInfo]:
+    versions = st.versions(name)
+    if all_:
+        live = [v for v in versions.values() if v.retired is None or v.stages]
+        if not live:
+            raise RegistryError(f"no registered versions of {name} to publish")
+        return live
+    if not version:
+        raise RegistryError("say which version: NAME@vX.Y.Z, or --all")
+    return [reg.need_version(st, name, version)]

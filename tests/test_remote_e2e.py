@@ -1,0 +1,272 @@
+"""Remote storage against a real SeaweedFS S3 server: publish, two machines, faults, gc."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelops import api, cli
+from modelops.remote import needed_oids
+from tests.conftest import dvc, git, tree_state
+from tests.seaweedfs import SeaweedFS
+from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
+from tests.test_serving_e2e import free_port
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+def use_remote(repo: Path, s3: SeaweedFS, bucket: str, commit: bool = True) -> None:
+    """The README's recipe: URL and endpoint in .dvc/config, credentials in config.local."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-o",
+            ".venv/.installed",
+            f"BIN={BIN}",
+            "remote-s3",
+            f"URL=s3://{bucket}/store",
+            f"ENDPOINT={s3.endpoint}",
+            "REGION=us-east-1",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert s3.secret_key not in proc.stdout + proc.stderr
+    assert s3.secret_key not in (repo / ".dvc/config").read_text()
+    assert s3.secret_key in (repo / ".dvc/config.local").read_text()
+    if commit:
+        git(repo, "commit", "-q", "-am", "use the team's S3 remote")
+
+
+@pytest.fixture
+def machine_a(base: Path, tmp_path: Path, s3: SeaweedFS, monkeypatch) -> Path:  # noqa: F811
+    """Clone A: a registered project with a bare 'origin' and an S3 bucket of its own."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    repo = tmp_path / "a"
+    shutil.copytree(base, repo, symlinks=True)
+    git(repo, "remote", "add", "origin", str(origin))
+    use_remote(repo, s3, s3.bucket(f"b-{uuid.uuid4().hex[:8]}"))
+    git(repo, "push", "-q", "origin", "main")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def remote_tags(repo: Path) -> list[str]:
+    out = git(repo, "ls-remote", "--tags", "origin").stdout
+    names = (line.split("refs/tags/")[1] for line in out.splitlines())
+    return sorted(n for n in names if not n.endswith("^{}"))  # skip peeled duplicates
+
+
+def lock_md5(repo: Path, rev: str) -> str:
+    return api.workspace(repo).lock_outs_at(rev)["models/model.npz"]
+
+
+def bucket_of(repo: Path) -> str:
+    """The bucket of the repo's S3 remote (config.local always has it: see `make remote-s3`)."""
+    text = (repo / ".dvc/config.local").read_text()
+    return next(w.split("s3://")[1].split("/")[0] for w in text.split() if "s3://" in w)
+
+
+def clone_b(a: Path, tmp_path: Path, s3: SeaweedFS) -> Path:
+    b = tmp_path / "b"
+    subprocess.run(["git", "clone", "-q", str(tmp_path / "origin.git"), str(b)], check=True)
+    git(b, "fetch", "-q", "--tags")
+    use_remote(b, s3, bucket_of(a), commit=False)  # a teammate's one-time set-up, own credentials
+    return b
+
+
+def test_two_machines(machine_a: Path, tmp_path: Path, s3: SeaweedFS, capsys):
+    a = machine_a
+    api.promote("model@v0.0.1", stage="prod")
+    assert cli.main(["publish", "--all"]) == 0
+    assert "then pushed 3 tag(s) to origin" in capsys.readouterr().out
+    assert remote_tags(a) == ["model#prod#1", "model@v0.0.1", "model@v0.0.2"]
+
+    b = clone_b(a, tmp_path, s3)
+    out = tmp_path / "prod.npz"
+    info, md5 = api.get(stage="prod", output=out, root=b)
+    assert info.version == "v0.0.1" and md5 == lock_md5(a, "model@v0.0.1")
+    assert hashlib.md5(out.read_bytes()).hexdigest() == md5
+    api.checkout("model@v0.0.1", root=b)
+    assert hashlib.md5((b / "models/model.npz").read_bytes()).hexdigest() == md5
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
+        cwd=b,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                model = httpx.get(f"http://127.0.0.1:{port}/v1/model", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+        assert model["version"] == "v0.0.1" and model["model_md5"] == md5
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_an_unpublished_version_names_the_missing_file(
+    machine_a: Path, tmp_path: Path, s3: SeaweedFS, capsys
+):
+    git(machine_a, "push", "-q", "origin", "--tags")  # tags without data: the classic mistake
+    b = clone_b(machine_a, tmp_path, s3)
+    before = tree_state(b), git(b, "rev-parse", "HEAD").stdout
+    os.chdir(b)
+    assert cli.main(["checkout", "model@v0.0.1"]) == 1
+    err = capsys.readouterr().err
+    assert "of model@v0.0.1 is not in the DVC cache nor on the DVC remote" in err
+    assert "nothing was changed" in err
+    assert (tree_state(b), git(b, "rev-parse", "HEAD").stdout) == before
+
+
+def test_wrong_credentials_fail_clearly_without_the_secret(machine_a: Path, capsys):
+    wrong = "wrong-" + uuid.uuid4().hex
+    dvc(machine_a, "remote", "modify", "--local", "storage", "secret_access_key", wrong)
+    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    err = capsys.readouterr().err
+    assert "publish: pushing data to DVC remote 'storage' failed" in err
+    assert "no tag was pushed" in err and wrong not in err
+    assert remote_tags(machine_a) == []
+
+
+def test_server_down_then_killed_mid_push_then_completes(
+    base: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
+):
+    own = SeaweedFS(tmp_path / "weed").start()  # this test stops and kills its own server
+    try:
+        origin = tmp_path / "origin.git"
+        git(tmp_path, "init", "-q", "--bare", str(origin))
+        repo = tmp_path / "a"
+        shutil.copytree(base, repo, symlinks=True)
+        git(repo, "remote", "add", "origin", str(origin))
+        use_remote(repo, own, own.bucket("team"))
+        # a big file so that the push takes long enough to be interrupted
+        (repo / "data/raw/big.bin").write_bytes(os.urandom(64 * 2**20))
+        dvc(repo, "add", "data/raw/big.bin")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "big raw file")
+        dvc(repo, "repro")
+        git(repo, "commit", "-q", "-am", "repro", "--allow-empty")
+        api.register(root=repo)
+        monkeypatch.chdir(repo)
+        # fewer botocore retries against a dead server: the outcome is the same, only sooner
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+
+        own.stop()  # 1. the server is down
+        assert cli.main(["publish", "model@v0.0.3"]) == 1
+        assert "no tag was pushed" in capsys.readouterr().err
+        assert remote_tags(repo) == []
+
+        own.start()  # 2. killed in the middle of a push
+        proc = subprocess.Popen(
+            [str(BIN / "modelops"), "publish", "model@v0.0.3"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        client = own.client()
+        deadline = time.monotonic() + 120
+        while not client.list_objects_v2(Bucket="team").get("KeyCount"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        own.kill()  # the first objects have landed; the big one is on its way
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1 and "no tag was pushed" in err
+        assert remote_tags(repo) == []
+
+        own.start()  # 3. re-running completes, and every object has the right hash
+        own.wait_writable("team")
+        assert cli.main(["publish", "model@v0.0.3"]) == 0
+        assert "model@v0.0.3" in remote_tags(repo)
+        client = own.client()
+        head = git(repo, "rev-parse", "HEAD").stdout.strip()
+        needed = needed_oids(api.workspace(repo), [head], None)
+        for oid in needed:
+            key = f"store/files/md5/{oid[:2]}/{oid[2:]}"
+            body = client.get_object(Bucket="team", Key=key)["Body"].read()
+            if not oid.endswith(".dir"):
+                assert hashlib.md5(body).hexdigest() == oid
+        big = hashlib.md5((repo / "data/raw/big.bin").read_bytes()).hexdigest()
+        assert big in needed
+    finally:
+        own.stop()
+
+
+def test_gc_keeps_stage_holders_and_drops_retired_versions(machine_a: Path, s3: SeaweedFS, capsys):
+    a = machine_a
+    api.promote("model@v0.0.1", stage="prod")
+    git(a, "commit", "-q", "--allow-empty", "-m", "later")
+    assert cli.main(["publish", "--all"]) == 0
+    v2_md5 = lock_md5(a, "model@v0.0.2")
+    v1_md5 = lock_md5(a, "model@v0.0.1")
+    # move the branch past v0.0.2's model so that only the registry keeps it alive
+    git(a, "checkout", "-q", "model@v0.0.1")
+    dvc(a, "checkout")
+    git(a, "checkout", "-q", "-B", "main")
+    git(a, "commit", "-q", "--allow-empty", "-m", "back to v0.0.1's model")
+    cache = a / ".dvc/cache/files/md5"
+    assert cli.main(["gc", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert v2_md5[2:] not in out and v1_md5[2:] not in out  # both registered and live
+    api.retire("model@v0.0.2", reason="superseded")
+    api.retire("model@v0.0.1", reason="old", force=True)  # retired, but still holds prod
+    assert cli.main(["gc", "--dry-run", "--remote"]) == 0
+    out = capsys.readouterr().out
+    assert v2_md5[2:] in out and v1_md5[2:] not in out
+    assert (cache / v2_md5[:2] / v2_md5[2:]).exists()  # a dry run removes nothing
+    assert cli.main(["gc", "--remote"]) == 0
+    assert not (cache / v2_md5[:2] / v2_md5[2:]).exists()
+    assert (cache / v1_md5[:2] / v1_md5[2:]).exists()
+    keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket_of(a))["Contents"]}
+    assert f"store/files/md5/{v1_md5[:2]}/{v1_md5[2:]}" in keys
+    assert f"store/files/md5/{v2_md5[:2]}/{v2_md5[2:]}" not in keys
+    assert api.get(version="v0.0.1", output=a / "prod.npz")[1] == v1_md5  # bytes survived
+
+
+def test_make_remote_targets(project: Path, tmp_path: Path):
+    store = tmp_path / "store"
+    make = ["make", "-s", "-o", ".venv/.installed", f"BIN={BIN}"]
+    subprocess.run(
+        [*make, "remote-local", f"DIR={store}"], cwd=project, check=True, capture_output=True
+    )
+    assert str(store) in (project / ".dvc/config.local").read_text()
+    assert git(project, "status", "--porcelain").stdout == ""  # nothing to commit, nothing leaked
+    dvc(project, "repro")
+    dvc(project, "push")
+    assert any(store.rglob("*"))
+    usage = subprocess.run([*make, "remote-s3"], cwd=project, capture_output=True, text=True)
+    assert usage.returncode != 0 and "usage: make remote-s3 URL=s3://" in usage.stdout
