@@ -145,6 +145,27 @@ def test_two_racing_registers_never_share_a_version(repo: Path):
     assert tags(repo) == ["model@v0.0.1", "model@v0.0.2", "model@v0.0.3"]
 
 
+def test_two_racing_promotes_keep_both_tags(repo: Path):
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "modelops"), "promote", f"model@{v}", "--stage", stage],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v, stage in (("v0.0.1", "staging"), ("v0.0.2", "dev"))
+    ]
+    results = [(p.wait(), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assigned = [t for t in tags(repo) if "#" in t]
+    assert len(assigned) == 2 and len({t.rsplit("#", 1)[1] for t in assigned}) == 2
+    assert {r["version"]: r["stages"] for r in api.list_versions()} == {
+        "v0.0.2": ["dev"],
+        "v0.0.1": ["staging"],
+    }
+
+
 # -- promote and the gate -------------------------------------------------------------------
 def test_promote_and_gate(repo: Path, capsys):
     assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0
