@@ -16,6 +16,18 @@ BIN = Path(sys.executable).parent
 RESULTS = HERE / "RESULTS.md"
 
 
+def sh(cwd: Path, *argv: str) -> str:
+    """Run a command (no shell) with a benchmark git identity; fail loudly; return stdout."""
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
+    return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
+
+
 def time_commands(
     commands: dict[str, list[str]], repeats: int, cwd: Path | None = None, warmup: int = 1
 ) -> dict[str, float]:

@@ -11,14 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record
+from common import BIN, HERE, machine, record, sh
 
 ROOT = HERE.parent
 DVC = str(BIN / "dvc")
-
-
-def sh(repo: Path, *argv: str) -> str:
-    return subprocess.run(argv, cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 def wait_queue(repo: Path) -> None:

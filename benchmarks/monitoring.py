@@ -11,23 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record
+from common import BIN, HERE, machine, record, sh
 
 ROOT = HERE.parent
 ROUNDS = 3
-
-
-def sh(repo: Path, *argv: str) -> str:
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="b",
-        GIT_AUTHOR_EMAIL="b@x",
-        GIT_COMMITTER_NAME="b",
-        GIT_COMMITTER_EMAIL="b@x",
-    )
-    return subprocess.run(
-        argv, cwd=repo, check=True, capture_output=True, text=True, env=env
-    ).stdout
 
 
 def peak_mb(repo: Path, batch: Path) -> float:

@@ -8,23 +8,18 @@ import datetime as dt
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record
+from common import BIN, HERE, machine, record, sh
 
 sys.path.insert(0, str(HERE.parent))
 from tests.seaweedfs import SeaweedFS
 
 SIZE = 200 * 2**20
 ROUNDS = 3
-
-
-def sh(cwd: Path, *argv: str) -> None:
-    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from common import BIN, HERE, machine, record
+from common import BIN, HERE, machine, record, sh
 
 ROOT = HERE.parent
 SEQUENTIAL = 400  # requests per latency measurement
@@ -29,10 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def sh(repo: Path, *argv: str) -> None:
-    subprocess.run(argv, cwd=repo, check=True, capture_output=True)
 
 
 def setup(repo: Path) -> None:

@@ -35,21 +35,6 @@ class BatchResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _header(path: Path) -> list[str]:
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
-    except FileNotFoundError:
-        raise DataError(f"--input {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"--input {path}: cannot read it ({exc})") from None
-    if not header:
-        raise DataError(f"--input {path}: empty file; it needs a header row")
-    return header
-
-
 def predict_csv(
     model: Model, s: ServingParams, na_values: list[str], src: Path, dst: Path, skip_invalid: bool
 ) -> BatchResult:
@@ -59,10 +44,10 @@ def predict_csv(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from modelops.data import iter_csv
+    from modelops.data import csv_header, iter_csv
 
     pre = model.preprocessor
-    header = _header(src)
+    header = csv_header(src, "--input")
     needed = [*pre.numeric, *pre.categorical]
     missing = [c for c in needed if c not in header]
     if missing:

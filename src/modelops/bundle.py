@@ -156,6 +156,15 @@ def load(path: str | Path, expected_md5: str | None = None) -> Model:
     return Model.from_bytes(read_verified(path, expected_md5), where=str(path))
 
 
+def load_locked(path: str | Path, lock: str | Path) -> tuple[Model, bytes]:
+    """Load a pipeline output bundle, checked against the md5 that ``lock`` (a dvc.lock)
+    records for it. Outside DVC (no lock, or no entry) there is nothing to check against."""
+    lock = Path(lock)
+    expected = lock_md5(lock.read_text(), str(path)) if lock.exists() else None
+    data = read_verified(path, expected)
+    return Model.from_bytes(data, where=str(path)), data
+
+
 def lock_md5(lock_text: str, path: str) -> str | None:
     """The md5 that a dvc.lock text records for output ``path`` (None if absent)."""
     from modelops.params import yaml_loads

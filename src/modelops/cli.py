@@ -322,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("ref", metavar="NAME@vX.Y.Z", help="the version (or NAME with --version)")
         sp.add_argument("--version", help="the version, when REF is only the model name")
 
+    def stage_or_version(sp: argparse.ArgumentParser, verb: str) -> None:
+        """--stage S | --version V, exactly one (get, predict, monitor, make-batch)."""
+        lead = f"{verb} " if verb else ""
+        group = sp.add_mutually_exclusive_group(required=True)
+        group.add_argument("--stage", help=f"{lead}the version holding this stage")
+        group.add_argument("--version", help=f"{lead}this version, e.g. v1.2.0")
+
     def name_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "name",
@@ -361,9 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("get", cmd_get, "Write a version's or stage's model bundle to a file")
     name_arg(sp)
-    group = sp.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stage", help="the version holding this stage")
-    group.add_argument("--version", help="this version, e.g. v1.2.0")
+    stage_or_version(sp, "")
     sp.add_argument("-o", "--output", required=True, help="file to write")
     sp.add_argument("--force", action="store_true", help="overwrite the output file")
 
@@ -447,9 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model and write the predictions to a CSV",
     )
     name_arg(sp)
-    group = sp.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stage", help="use the version holding this stage")
-    group.add_argument("--version", help="use this version, e.g. v1.2.0")
+    stage_or_version(sp, "use")
     sp.add_argument("--input", required=True, help="CSV with the model's feature columns")
     sp.add_argument("--output", required=True, help="CSV to write (line, prediction, proba_*)")
     sp.add_argument(
@@ -465,9 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
         "performance decay; exit 0 ok/warn, 1 alert, 2 bad input",
     )
     name_arg(sp)
-    group = sp.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stage", help="compare with the version holding this stage")
-    group.add_argument("--version", help="compare with this version, e.g. v1.2.0")
+    stage_or_version(sp, "compare with")
     sp.add_argument(
         "--batch",
         required=True,
@@ -490,9 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         "one kind of drift, for trying out `modelops monitor`",
     )
     name_arg(sp)
-    group = sp.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stage", help="use the version holding this stage")
-    group.add_argument("--version", help="use this version")
+    stage_or_version(sp, "use")
     sp.add_argument("--shift", choices=SHIFTS, default="none", help="kind of drift (default none)")
     sp.add_argument("--feature", help="feature to shift (default: the first of its kind)")
     sp.add_argument(

@@ -352,6 +352,22 @@ def prepare(
     return train[keep], test[keep], schema
 
 
+def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:
+    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+    except FileNotFoundError:
+        raise error(f"{flag} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{flag} {path}: cannot read it ({exc})") from None
+    if not header:
+        raise error(f"{flag} {path}: empty file; it needs a header row and rows")
+    return header
+
+
 def iter_csv(
     path: Path, numeric: list[str], strings: list[str], na_values: list[str], chunk_rows: int
 ):

@@ -216,21 +216,6 @@ def _psi_status(value: float, p: MonitorParams) -> str:
     return "alert" if value >= p.psi_alert else "warn" if value >= p.psi_warn else "ok"
 
 
-def read_header(path: Path) -> list[str]:
-    import csv
-
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
-    except FileNotFoundError:
-        raise BatchError(f"--batch {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchError(f"--batch {path}: cannot read it ({exc})") from None
-    if not header:
-        raise BatchError(f"--batch {path}: empty file; it needs a header row and rows")
-    return header
-
-
 def monitor(
     model: Model,
     path: Path,
@@ -244,13 +229,13 @@ def monitor(
     from scipy.stats import chisquare
 
     from modelops import evaluation as ev
-    from modelops.data import iter_csv
+    from modelops.data import csv_header, iter_csv
 
     profile = model.profile
     if not profile:
         raise BatchError("the model bundle has no reference profile; retrain it with `dvc repro`")
     pre, schema = model.preprocessor, model.schema
-    header = read_header(path)
+    header = csv_header(path, "--batch", BatchError)
     needed = [*pre.numeric, *pre.categorical]
     missing = [c for c in needed if c not in header]
     if missing:

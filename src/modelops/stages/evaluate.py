@@ -22,12 +22,8 @@ def _body(args: argparse.Namespace) -> None:
     from modelops.stages.prepare import TEST
 
     p = params.load(args.params)
-    # DVC records the train stage's outputs in dvc.lock before evaluate runs, so
-    # the bundle is checked against that md5; outside DVC there may be no entry.
-    lock = Path(args.lock)
-    expected = bundle.lock_md5(lock.read_text(), str(args.model)) if lock.exists() else None
-    data = bundle.read_verified(args.model, expected)
-    model = bundle.Model.from_bytes(data, where=str(args.model))
+    # DVC records the train stage's outputs in dvc.lock before evaluate runs.
+    model, data = bundle.load_locked(args.model, args.lock)
     s = model.schema
     frame = pd.read_parquet(args.data / TEST)
     X = model.design_matrix(frame)

@@ -23,9 +23,7 @@ def _body(args: argparse.Namespace) -> None:
     from modelops.files import write_json
 
     p = params.load(args.params)
-    lock = Path(args.lock)
-    expected = bundle.lock_md5(lock.read_text(), str(args.model)) if lock.exists() else None
-    model = bundle.load(args.model, expected)
+    model, _ = bundle.load_locked(args.model, args.lock)
     reference = json.loads(Path(args.metrics).read_text()) if Path(args.metrics).exists() else {}
     files = sorted(args.incoming.glob("*.csv")) if args.incoming.is_dir() else []
     summary: dict = {"batches": len(files), "alerts": 0, "warnings": 0, "files": {}}
