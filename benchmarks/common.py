@@ -17,15 +17,32 @@ RESULTS = HERE / "RESULTS.md"
 
 
 def sh(cwd: Path, *argv: str) -> str:
-    """Run a command (no shell) with a benchmark git identity; fail loudly; return stdout."""
+    """Run a command (no shell) with a benchmark git identity and the venv first on PATH
+    (DVC stages run `python`); fail loudly; return stdout."""
     env = dict(
         os.environ,
         GIT_AUTHOR_NAME="bench",
         GIT_AUTHOR_EMAIL="bench@example.invalid",
         GIT_COMMITTER_NAME="bench",
         GIT_COMMITTER_EMAIL="bench@example.invalid",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def reproduced_copy(dest: Path, synthetic: bool = False, prod: bool = False) -> Path:
+    """This repository cloned into ``dest``, reproduced and committed: where benchmarks start.
+    ``synthetic`` switches the data source; ``prod`` registers v0.0.1 and promotes it."""
+    subprocess.run(["git", "clone", "-q", str(HERE.parent), str(dest)], check=True)
+    if synthetic:
+        params = dest / "params.yaml"
+        params.write_text(params.read_text().replace("source: breast_cancer", "source: synthetic"))
+    sh(dest, str(BIN / "dvc"), "repro", "-q")
+    sh(dest, "git", "commit", "-qam", "reproduce for the benchmark", "--allow-empty")
+    if prod:
+        sh(dest, str(BIN / "modelops"), "register")
+        sh(dest, str(BIN / "modelops"), "promote", "model@v0.0.1", "--stage", "prod")
+    return dest
 
 
 def time_commands(

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record, sh
+from common import BIN, machine, record, reproduced_copy, sh
 
-ROOT = HERE.parent
 DVC = str(BIN / "dvc")
 
 
@@ -49,20 +47,7 @@ def main() -> None:
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-        sh(repo, DVC, "repro", "-q")
-        sh(
-            repo,
-            "git",
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@x",
-            "commit",
-            "-qam",
-            "r",
-            "--allow-empty",
-        )
+        reproduced_copy(repo)
         # distinct values per batch, so DVC's run-cache cannot skip any stage
         parallel = grid(repo, ["0.0011", "0.0012"], jobs=2)
         serial = grid(repo, ["0.0021", "0.0022"], jobs=1)

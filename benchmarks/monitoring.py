@@ -11,9 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record, sh
+from common import BIN, machine, record, reproduced_copy, sh
 
-ROOT = HERE.parent
 ROUNDS = 3
 
 
@@ -43,15 +42,7 @@ def main() -> None:
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-        text = (
-            (repo / "params.yaml").read_text().replace("source: breast_cancer", "source: synthetic")
-        )
-        (repo / "params.yaml").write_text(text)
-        sh(repo, str(BIN / "dvc"), "repro", "-q")
-        sh(repo, "git", "commit", "-qam", "synthetic 20 features")
-        sh(repo, str(BIN / "modelops"), "register")
-        sh(repo, str(BIN / "modelops"), "promote", "model@v0.0.1", "--stage", "prod")
+        reproduced_copy(repo, synthetic=True, prod=True)
         batches = {}
         for rows in (100_000, 1_000_000):
             batches[rows] = Path(tmp) / f"batch_{rows}.csv"

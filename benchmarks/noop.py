@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record
+from common import BIN, machine, record, reproduced_copy
 
 REPEATS = 7
 TRIVIAL = """stages:
@@ -41,7 +41,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {"ours": [], "trivial": []}
     with tempfile.TemporaryDirectory() as tmp:
         repos = {"ours": Path(tmp) / "ours", "trivial": Path(tmp) / "trivial"}
-        subprocess.run(["git", "clone", "-q", str(HERE.parent), str(repos["ours"])], check=True)
+        reproduced_copy(repos["ours"])
         repos["trivial"].mkdir()
         run(repos["trivial"], "git", "init", "-q")
         run(repos["trivial"], dvc, "init", "-q")

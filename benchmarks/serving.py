@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from common import BIN, HERE, machine, record, sh
+from common import BIN, HERE, machine, record, reproduced_copy
 
-ROOT = HERE.parent
 SEQUENTIAL = 400  # requests per latency measurement
 CONCURRENT = 800  # requests per throughput measurement
 ROUNDS = 2
@@ -29,34 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def setup(repo: Path) -> None:
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    sh(repo, str(BIN / "dvc"), "repro", "-q")
-    sh(
-        repo,
-        "git",
-        "-c",
-        "user.name=b",
-        "-c",
-        "user.email=b@x",
-        "commit",
-        "-qam",
-        "r",
-        "--allow-empty",
-    )
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="b",
-        GIT_AUTHOR_EMAIL="b@x",
-        GIT_COMMITTER_NAME="b",
-        GIT_COMMITTER_EMAIL="b@x",
-    )
-    for argv in (["register"], ["promote", "model@v0.0.1", "--stage", "prod"]):
-        subprocess.run(
-            [str(BIN / "modelops"), *argv], cwd=repo, check=True, env=env, capture_output=True
-        )
 
 
 def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen:
@@ -143,7 +114,7 @@ def main() -> None:
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"  # stages run `python`
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
-        setup(repo)
+        reproduced_copy(repo, prod=True)
         test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
         bodies = {
             1: test.head(1).to_json(orient="records").encode(),

@@ -35,6 +35,14 @@ def _name_version(ws: Workspace, ref: str | None, version: str | None) -> tuple[
     return reg.default_name(ws, name), v
 
 
+def _exact_version(ws: Workspace, ref: str | None, version: str | None) -> tuple[str, str]:
+    """(name, version) for commands that act on one version; a usage error without one."""
+    name, v = _name_version(ws, ref, version)
+    if v is None:
+        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    return name, v
+
+
 def register(
     name: str | None = None,
     *,
@@ -64,9 +72,7 @@ def promote(
 ) -> tuple[str, reg.Gate]:
     """Assign ``stage`` to a version after the quality gate."""
     ws = workspace(root)
-    name, v = _name_version(ws, ref, version)
-    if v is None:
-        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
     with ws.lock():
         return reg.promote(ws, registry, name, v, stage, force, reason)
@@ -93,9 +99,7 @@ def retire(
 ) -> str:
     """Mark a version as retired (GTO deregistration); returns the tag."""
     ws = workspace(root)
-    name, v = _name_version(ws, ref, version)
-    if v is None:
-        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
     with ws.lock():
         return reg.retire(ws, registry, name, v, reason, force)
@@ -176,9 +180,7 @@ def checkout(
     from modelops.bundle import read_verified
 
     ws = workspace(root)
-    name, v = _name_version(ws, ref, version)
-    if v is None:
-        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    name, v = _exact_version(ws, ref, version)
     info = reg.need_version(reg.state(ws), name, v)
     if not force:
         dirty = ws.dirty_files()
@@ -222,9 +224,7 @@ def list_versions(name: str | None = None, root: str | Path = ".") -> list[dict[
 def show(ref: str, *, version: str | None = None, root: str | Path = ".") -> dict[str, Any]:
     """A version's lineage, card and events."""
     ws = workspace(root)
-    name, v = _name_version(ws, ref, version)
-    if v is None:
-        raise UsageError("say which version: NAME@vX.Y.Z or NAME --version vX.Y.Z")
+    name, v = _exact_version(ws, ref, version)
     st = reg.state(ws)
     info = reg.need_version(st, name, v)
     card = ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json")
