@@ -144,6 +144,7 @@ class TrainParams(_Section):
     early_stopping: bool = False
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     n_iter_no_change: int = Field(10, ge=1)
+    dtype: Literal["float32", "float64"] = "float32"
     # Hyper-parameters of the allow-listed scikit-learn estimators.
     sklearn_logistic_regression: SklearnLogisticParams = Field(
         default_factory=SklearnLogisticParams
@@ -175,6 +176,7 @@ class TrainParams(_Section):
             "early_stopping",
             "validation_fraction",
             "n_iter_no_change",
+            "dtype",
         )
         out: dict[str, Any] = {"model": self.model, "seed": self.seed}
         if self.model in SKLEARN_MODELS:

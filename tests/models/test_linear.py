@@ -44,9 +44,10 @@ def test_closed_form_l2_matches_ridge(reg):
     assert m.intercept_ == pytest.approx(ref.intercept_, rel=1e-8)
 
 
-def test_gradient_descent_reaches_the_closed_form(reg):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradient_descent_reaches_the_closed_form(reg, dtype):
     X, y = reg
-    gd = GDConfig(l2=0.01, epochs=5000, tol=0.0, n_iter_no_change=50)
+    gd = GDConfig(l2=0.01, epochs=5000, tol=0.0, n_iter_no_change=50, dtype=dtype)
     m = LinearRegression(solver="gd", gd=gd).fit(X, y)
     ref = Ridge(alpha=0.01 * len(X)).fit(X, y)
     np.testing.assert_allclose(m.coef_, ref.coef_, rtol=1e-6, atol=1e-6)
@@ -62,10 +63,11 @@ def test_minibatch_gradient_descent_gets_close(reg):
     np.testing.assert_allclose(m.predict(X), ref.predict(X), rtol=0.02, atol=1.0)
 
 
-def test_binary_logistic_matches_sklearn(clf):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_logistic_matches_sklearn(clf, dtype):
     X, y = clf
     l2 = 0.01
-    gd = GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100)
+    gd = GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100, dtype=dtype)
     m = LogisticRegression(gd=gd).fit(X, y)
     ref = SkLogistic(C=1.0 / (l2 * len(X)), tol=1e-12, max_iter=10000).fit(X, y)
     np.testing.assert_allclose(m.coef_, ref.coef_[0], atol=1e-4)
@@ -73,11 +75,13 @@ def test_binary_logistic_matches_sklearn(clf):
     np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-5)
 
 
-def test_multinomial_logistic_matches_sklearn():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multinomial_logistic_matches_sklearn(dtype):
     X, y = make_classification(400, 5, n_informative=4, n_redundant=0, n_classes=3, random_state=0)
     X = StandardScaler().fit_transform(X)
     l2 = 0.02
-    m = LogisticRegression(gd=GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100))
+    gd = GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100, dtype=dtype)
+    m = LogisticRegression(gd=gd)
     m.fit(X, y)
     ref = SkLogistic(C=1.0 / (l2 * len(X)), tol=1e-12, max_iter=10000).fit(X, y)
     np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-5)
@@ -104,4 +108,18 @@ def test_early_stopping_records_validation_loss_and_stops(clf):
 def test_divergence_is_a_clear_error(reg):
     X, y = reg
     with pytest.raises(ModelopsError, match=r"train.lr: gradient descent diverged"):
-        LinearRegression(solver="gd", gd=GDConfig(lr=100.0, epochs=200)).fit(X, y * 1e200)
+        LinearRegression(solver="gd", gd=GDConfig(lr=100.0, epochs=200)).fit(X, y * 1e30)
+
+
+def test_logistic_loss_survives_extreme_margins():
+    """Separable data pushes s·z far below −745 (float64) where expit underflows to 0;
+    the loss must stay finite (log q = s·z there) instead of reading as divergence."""
+    from modelops.models.linear import _binary_logistic
+
+    X = np.array([[1.0], [-1.0]])
+    s = np.array([-1.0, 1.0])  # both rows on the wrong side of a huge weight
+    w = np.array([1000.0, 0.0])
+    loss, grad = _binary_logistic(0.0)(X, s, w)
+    assert loss == pytest.approx(1000.0)
+    p, y = np.array([1.0, 0.0]), np.array([0.0, 1.0])  # expit(z), labels from s
+    np.testing.assert_allclose(grad, [X[:, 0] @ (p - y) / 2, (p - y).mean()])

@@ -34,6 +34,7 @@ def build(params: TrainParams, task: str) -> Any:
         early_stopping=params.early_stopping,
         validation_fraction=params.validation_fraction,
         n_iter_no_change=params.n_iter_no_change,
+        dtype=params.dtype,
         random_state=params.seed,
     )
     if params.model == "linear_regression":

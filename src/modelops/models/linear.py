@@ -22,29 +22,39 @@ def _squared(l2: float):
     def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
         import numpy as np
 
-        r = X @ w[:-1] + w[-1] - y
+        r = X @ w[:-1].astype(X.dtype) + X.dtype.type(w[-1]) - y
         n = len(y)
         loss = 0.5 * float(r @ r) / n + 0.5 * l2 * float(w[:-1] @ w[:-1])
         grad = np.empty_like(w)
         grad[:-1] = X.T @ r / n + l2 * w[:-1]
-        grad[-1] = r.mean()
+        grad[-1] = r.mean(dtype=np.float64)
         return loss, grad
 
     return objective
 
 
 def _binary_logistic(l2: float):
-    def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean log loss for labels ``s`` in {−1, +1}: with q = P(observed class) = expit(s·z) the
+    loss is −log q and its derivative in z is s·(q − 1) = p − y. One expit and one log per
+    row; logaddexp plus expit cost twice as much (benchmarks/training.py)."""
+
+    def objective(X: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
         import numpy as np
         from scipy.special import expit
 
-        z = X @ w[:-1] + w[-1]
-        n = len(y)
-        loss = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(w[:-1] @ w[:-1])
-        r = expit(z) - y
+        sz = X @ w[:-1].astype(X.dtype)
+        sz += X.dtype.type(w[-1])
+        sz *= s
+        q = expit(sz)
+        # q underflows to 0 only when s·z < −745 (float64); there log q = s·z to within 1e-300.
+        logq = np.log(q, out=sz, where=q > 0)
+        n = len(s)
+        loss = -float(logq.sum(dtype=np.float64)) / n + 0.5 * l2 * float(w[:-1] @ w[:-1])
+        q -= 1
+        q *= s
         grad = np.empty_like(w)
-        grad[:-1] = X.T @ r / n + l2 * w[:-1]
-        grad[-1] = r.mean()
+        grad[:-1] = X.T @ q / n + l2 * w[:-1]
+        grad[-1] = q.sum(dtype=np.float64) / n
         return loss, grad
 
     return objective
@@ -56,15 +66,16 @@ def _softmax_logistic(l2: float):
         from scipy.special import log_softmax
 
         n = len(y)
-        Z = X @ W[:-1] + W[-1]
+        Z = X @ W[:-1].astype(X.dtype) + W[-1].astype(X.dtype)
         logp = log_softmax(Z, axis=1)
         rows = np.arange(n)
-        loss = -float(logp[rows, y].mean()) + 0.5 * l2 * float(np.sum(W[:-1] ** 2))
+        loss = -float(logp[rows, y].sum(dtype=np.float64)) / n
+        loss += 0.5 * l2 * float(np.sum(W[:-1] ** 2))
         R = np.exp(logp)
         R[rows, y] -= 1.0
         grad = np.empty_like(W)
         grad[:-1] = X.T @ R / n + l2 * W[:-1]
-        grad[-1] = R.mean(axis=0)
+        grad[-1] = R.sum(axis=0, dtype=np.float64) / n
         return loss, grad
 
     return objective
@@ -140,7 +151,9 @@ class LinearRegression(_Linear):
             return self
         w0 = np.zeros(X.shape[1] + 1)
         w0[-1] = y.mean()
-        self._run(_squared(self.gd.l2), w0, X, y, curvature=1.0)
+        with np.errstate(over="ignore"):  # a target beyond float32 diverges with a clear error
+            yt = y.astype(self.gd.dtype)
+        self._run(_squared(self.gd.l2), w0, X, yt, curvature=1.0)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -168,7 +181,8 @@ class LogisticRegression(_Linear):
         d = X.shape[1]
         if k <= 2:
             # Hessian of the mean log loss ≤ ¼·XᵀX/n; Böhning's bound ½·XᵀX/n for softmax.
-            self._run(_binary_logistic(self.gd.l2), np.zeros(d + 1), X, y.astype(float), 0.25)
+            signs = (2 * y - 1).astype(self.gd.dtype)
+            self._run(_binary_logistic(self.gd.l2), np.zeros(d + 1), X, signs, 0.25)
         else:
             self._run(_softmax_logistic(self.gd.l2), np.zeros((d + 1, k)), X, y, 0.5)
         return self
