@@ -49,7 +49,7 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
-	cd benchmarks && for script in startup.py registry_list.py experiments_grid.py serving.py monitoring.py remote.py training.py noop.py; do ../$(BIN)/python $$script || exit 1; done
+	cd benchmarks && ../$(BIN)/python run_all.py
 
 .PHONY: remote-local
 remote-local: $(STAMP) ## Use a local directory as the default DVC remote: make remote-local DIR=/path

@@ -154,3 +154,25 @@ def test_bundled_target_override_is_refused():
     p = params.validate({"data": {"target": "label"}})
     with pytest.raises(DataError, match=r"target column is 'diagnosis'"):
         data.prepare(p.data, p.split)
+
+
+def test_stratified_split_matches_class_shares_exactly():
+    """Each class's test rows are its exact share rounded (largest remainders), the test size
+    is ceil(test_size * n) as in scikit-learn, and the seed decides which rows."""
+    import numpy as np
+
+    from modelops.params import SplitParams
+
+    y = np.repeat(["a", "b", "c"], [50, 30, 7])
+    frame = pd.DataFrame({"x": np.arange(len(y)), "y": y})
+    splits = {}
+    for seed in (1, 2):
+        train, test = data.split(
+            frame, "y", "classification", SplitParams(test_size=0.2, seed=seed)
+        )
+        assert len(test) == 18 and len(train) == 69
+        assert test["y"].value_counts().to_dict() == {"a": 10, "b": 6, "c": 2}
+        assert sorted([*train["x"], *test["x"]]) == list(range(87))  # a partition
+        splits[seed] = set(test["x"])
+    again = data.split(frame, "y", "classification", SplitParams(test_size=0.2, seed=1))[1]
+    assert set(again["x"]) == splits[1] != splits[2]

@@ -71,7 +71,10 @@ def test_labelled_batch_reports_performance(repo: Path, tmp_path: Path, capsys):
     cli.main(["monitor", "--stage", "prod", "--batch", str(batch), "--format", "json"])
     perf = json.loads(capsys.readouterr().out)["performance"]
     # the reference is v0.0.1's test F1 (read at its commit), not the workspace's v0.0.2
-    assert perf["metric"] == "f1" and perf["reference"] == pytest.approx(0.963855, abs=1e-6)
+    at_v1 = git(repo, "show", "model@v0.0.1:metrics/metrics.json").stdout
+    workspace_f1 = json.loads((repo / "metrics/metrics.json").read_text())["f1"]
+    assert json.loads(at_v1)["f1"] != workspace_f1  # else this could not tell them apart
+    assert perf["metric"] == "f1" and perf["reference"] == json.loads(at_v1)["f1"]
     assert perf["drop"] == pytest.approx(perf["reference"] - perf["batch"])
 
 

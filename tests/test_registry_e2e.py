@@ -44,6 +44,10 @@ def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:
     return copy
 
 
+def metrics_at(repo: Path, rev: str) -> dict:
+    return json.loads(git(repo, "show", f"{rev}:metrics/metrics.json").stdout)
+
+
 def tags(repo: Path) -> list[str]:
     return sorted(git(repo, "tag", "-l").stdout.split())
 
@@ -172,7 +176,12 @@ def test_promote_and_gate(repo: Path, capsys):
     assert "no version holds the stage yet" in capsys.readouterr().out
     before = snapshot(repo)
     err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"])
-    assert "gate: model@v0.0.2 has f1 0.936709, worse than 0.963855 of model@v0.0.1" in err
+    f1 = {v: metrics_at(repo, f"model@{v}")["f1"] for v in ("v0.0.1", "v0.0.2")}
+    assert f1["v0.0.2"] < f1["v0.0.1"]
+    assert (
+        f"gate: model@v0.0.2 has f1 {f1['v0.0.2']:.6g}, worse than {f1['v0.0.1']:.6g} "
+        "of model@v0.0.1" in err
+    )
     assert snapshot(repo) == before
     assert "--force needs --reason" in cli_error(
         capsys, ["promote", "model@v0.0.2", "--stage", "prod", "--force"], code=2

@@ -113,7 +113,8 @@ def test_routes(url: str, records: list[dict], repo: Path):
     assert info["version"] == "v0.0.1" and info["stage"] == "prod"
     assert info["classes"] == ["benign", "malignant"] and info["task"] == "classification"
     assert len(info["features"]) == 30 and info["features"][0]["type"] == "number"
-    assert info["metrics"]["f1"] == pytest.approx(0.963855, abs=1e-6)
+    at_v1 = git(repo, "show", "model@v0.0.1:metrics/metrics.json").stdout
+    assert info["metrics"]["f1"] == json.loads(at_v1)["f1"]
     spec = httpx.get(f"{url}/openapi.json").json()
     assert "/v1/predict" in spec["paths"]
 

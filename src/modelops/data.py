@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from modelops.params import DataParams, SplitParams
@@ -147,16 +148,23 @@ def read_csv(path: Path, na_values: list[str]) -> pd.DataFrame:
         raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
     if table.num_rows == 0:
         raise DataError(f"data.path: {path} has a header but no data rows")
-    return table.to_pandas()
+    # Column by column, releasing Arrow's buffers as it goes: never two copies of the data.
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def _load_csv(p: DataParams, root: Path) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from modelops.files import md5_file
 
     path = root / str(p.path)
-    frame = read_csv(path, p.na_values)
+    with ThreadPoolExecutor(1) as pool:
+        # hashlib releases the GIL, so the hash overlaps the parse instead of following it.
+        digest = pool.submit(md5_file, path)
+        frame = read_csv(path, p.na_values)
+        md5 = digest.result()
     assert p.target is not None  # guaranteed by params validation
-    source = {"kind": "csv", "path": str(p.path), "md5": md5_file(path)}
+    source = {"kind": "csv", "path": str(p.path), "md5": md5}
     return frame, p.target, source
 
 
@@ -199,7 +207,8 @@ def check_target(
     n_missing = int(missing.sum())
     if n_missing == len(frame):
         raise DataError(f"data.target: column {target!r} has no values in {where}")
-    frame = frame.loc[~missing].reset_index(drop=True)
+    if n_missing:
+        frame = frame.loc[~missing].reset_index(drop=True)
     y = frame[target]
     task = p.task or (BUNDLED[p.source][2] if p.source in BUNDLED else infer_task(y))
     if task == "regression":
@@ -262,32 +271,60 @@ def split(
     frame: pd.DataFrame, target: str, task: str, p: SplitParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split, stratified for classification; DataError if too small."""
-    from sklearn.model_selection import train_test_split
+    import numpy as np
+    import pandas as pd
 
     n = len(frame)
     n_test = math.ceil(p.test_size * n)
     n_train = n - n_test
-    stratify = None
+    rng = np.random.default_rng(p.seed)
     if task == "classification":
-        counts = frame[target].value_counts()
+        codes, labels = pd.factorize(frame[target])
+        counts = np.bincount(codes)
         k = len(counts)
-        rarest = counts.idxmin()
         if counts.min() < 2 or n_test < k or n_train < k:
+            rarest = labels[int(counts.argmin())]
             raise DataError(
                 f"split.test_size: {n} rows are too few for a stratified split with "
                 f"test_size {p.test_size} and {k} classes (class {_py(rarest)!r} has "
                 f"{counts.min()} row(s)); add rows or change split.test_size"
             )
-        stratify = frame[target]
-    elif n_train < 2 or n_test < 1:
-        raise DataError(
-            f"split.test_size: {n} rows are too few to split with test_size {p.test_size}; "
-            f"add rows or change split.test_size"
-        )
-    train, test = train_test_split(
-        frame, test_size=n_test, random_state=p.seed, shuffle=True, stratify=stratify
-    )
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+        test_rows = _stratified_test_rows(codes, counts, n_test, rng)
+    else:
+        if n_train < 2 or n_test < 1:
+            raise DataError(
+                f"split.test_size: {n} rows are too few to split with test_size {p.test_size}; "
+                f"add rows or change split.test_size"
+            )
+        test_rows = np.zeros(n, dtype=bool)
+        test_rows[rng.permutation(n)[:n_test]] = True
+    # Rows keep their file order within each split (training shuffles where it needs to).
+    train = frame.take(np.flatnonzero(~test_rows)).reset_index(drop=True)
+    test = frame.take(np.flatnonzero(test_rows)).reset_index(drop=True)
+    return train, test
+
+
+def _stratified_test_rows(
+    codes: np.ndarray, counts: np.ndarray, n_test: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A mask of ``n_test`` rows whose class shares match the data's: each class gets the floor
+    of its exact share, the rows left over go to the largest remainders, and within a class
+    the rows are a seeded random choice. Written here because importing scikit-learn's
+    train_test_split costs ~2 s per run, as much as splitting 10^6 rows."""
+    import numpy as np
+
+    exact = counts * (n_test / counts.sum())
+    per_class = np.floor(exact).astype(np.int64)
+    leftover = n_test - int(per_class.sum())
+    per_class[np.argsort(-(exact - per_class), kind="stable")[:leftover]] += 1
+    mask = np.zeros(len(codes), dtype=bool)
+    order = np.argsort(codes, kind="stable")  # rows grouped by class, file order within
+    start = 0
+    for c, size in enumerate(counts):
+        rows = order[start : start + size]
+        mask[rng.choice(rows, per_class[c], replace=False)] = True
+        start += size
+    return mask
 
 
 def column_roles(
@@ -303,7 +340,11 @@ def column_roles(
         if name == target:
             continue
         col = train[name]
-        n_unique = col.nunique(dropna=True)
+        if _is_numeric(col):  # min and max tell empty and constant apart without hashing
+            lo, hi = col.min(), col.max()
+            n_unique = 0 if pd.isna(lo) else (1 if lo == hi else 2)
+        else:
+            n_unique = col.nunique(dropna=True)
         if n_unique == 0:
             dropped[str(name)] = "all values missing"
         elif n_unique == 1:
@@ -349,7 +390,19 @@ def prepare(
         source=source,
         rows={"train": len(train), "test": len(test), "dropped_unlabelled": n_unlabelled},
     )
+    if keep == list(train.columns):  # selecting would copy every column for nothing
+        return train, test, schema
     return train[keep], test[keep], schema
+
+
+def read_prepared(path: Path) -> pd.DataFrame:
+    """A split written by prepare. Without pre-buffering and column by column out of Arrow,
+    the read peaks at ~1.7x the data instead of ~3x (10^6 x 20, measured with VmHWM)."""
+    import pandas as pd
+
+    return pd.read_parquet(
+        path, pre_buffer=False, to_pandas_kwargs={"split_blocks": True, "self_destruct": True}
+    )
 
 
 def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:

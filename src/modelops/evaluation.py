@@ -28,10 +28,14 @@ LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops")
 def encode_labels(y: pd.Series, classes: list[Any]) -> np.ndarray:
     """Class labels -> indices into ``classes``."""
     import numpy as np
+    import pandas as pd
 
-    index = {c: i for i, c in enumerate(classes)}
-    index.update({str(c): i for i, c in enumerate(classes)})
-    codes = y.map(lambda v: index.get(v, index.get(str(v), -1))).to_numpy(dtype=np.int64)
+    values = y.to_numpy(dtype=object)
+    codes = pd.Index(classes, dtype=object).get_indexer(values).astype(np.int64)
+    miss = codes < 0
+    if miss.any():  # labels that differ only in type, e.g. "1" in a batch and 1 in training
+        by_text = pd.Index([str(c) for c in classes], dtype=object)
+        codes[miss] = by_text.get_indexer([str(v) for v in values[miss]])
     return codes
 
 

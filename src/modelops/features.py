@@ -32,44 +32,50 @@ class Preprocessor:
     def fit(self, frame: pd.DataFrame) -> Preprocessor:
         import numpy as np
 
-        X = self._numeric_block(frame)
-        if X.shape[1]:
-            with np.errstate(all="ignore"):
-                fill = np.nanmedian(X, axis=0) if self.impute == "median" else np.nanmean(X, axis=0)
-            self.fill_ = np.nan_to_num(fill)
-            X = np.where(np.isnan(X), self.fill_, X)
+        d = len(self.numeric)
+        self.fill_, self.mean_, self.scale_ = np.zeros(d), np.zeros(d), np.ones(d)
+        # Column by column: the temporaries are one column, not copies of the matrix.
+        for j, name in enumerate(self.numeric):
+            col = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            missing = np.isnan(col)
+            present = col[~missing] if missing.any() else col
+            if len(present):
+                stat = np.median(present) if self.impute == "median" else present.mean()
+                self.fill_[j] = np.nan_to_num(stat)
             if self.scale:
-                self.mean_ = X.mean(axis=0)
-                std = X.std(axis=0)
-                self.scale_ = np.where(std > 0, std, 1.0)
-            else:
-                self.mean_ = np.zeros(X.shape[1])
-                self.scale_ = np.ones(X.shape[1])
-        else:
-            self.fill_ = self.mean_ = self.scale_ = np.zeros(0)
+                col = np.where(missing, self.fill_[j], col)
+                self.mean_[j] = col.mean()
+                std = col.std()
+                self.scale_[j] = std if std > 0 else 1.0
         self.categories_ = [
             sorted(str(v) for v in frame[c].dropna().unique()) for c in self.categorical
         ]
         return self
 
     def _numeric_block(self, frame: pd.DataFrame) -> np.ndarray:
+        """A new float64 matrix of the numeric columns (NaN = missing), safe to modify."""
         import numpy as np
 
-        if not self.numeric:
-            return np.zeros((len(frame), 0))
-        return frame[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        X = np.empty((len(frame), len(self.numeric)))
+        for j, name in enumerate(self.numeric):
+            X[:, j] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        return X
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the float64 design matrix (numeric block, then one-hot blocks)."""
         cats = [frame[c].astype("string").to_numpy(object) for c in self.categorical]
-        return self.transform_arrays(self._numeric_block(frame), cats)
+        return self.transform_arrays(self._numeric_block(frame), cats, copy=False)
 
-    def transform_arrays(self, numeric: np.ndarray, categorical: list) -> np.ndarray:
-        """The same from a float matrix (NaN = missing) and one value array per string column."""
+    def transform_arrays(
+        self, numeric: np.ndarray, categorical: list, copy: bool = True
+    ) -> np.ndarray:
+        """The same from a float matrix (NaN = missing) and one value array per string column;
+        ``copy=False`` transforms ``numeric`` in place (no second matrix in memory)."""
         import numpy as np
         import pandas as pd
 
-        X = np.where(np.isnan(numeric), self.fill_, numeric)
+        X = np.array(numeric, dtype=np.float64) if copy else numeric
+        np.copyto(X, self.fill_, where=np.isnan(X))
         X -= self.mean_
         X /= self.scale_
         blocks = [X]

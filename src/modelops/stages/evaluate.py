@@ -14,10 +14,10 @@ def _body(args: argparse.Namespace) -> None:
     import hashlib
 
     import numpy as np
-    import pandas as pd
 
     from modelops import bundle, params
     from modelops import evaluation as ev
+    from modelops.data import read_prepared
     from modelops.files import atomic_dir, md5_bytes, write_json, write_text
     from modelops.stages.prepare import TEST
 
@@ -25,7 +25,7 @@ def _body(args: argparse.Namespace) -> None:
     # DVC records the train stage's outputs in dvc.lock before evaluate runs.
     model, data = bundle.load_locked(args.model, args.lock)
     s = model.schema
-    frame = pd.read_parquet(args.data / TEST)
+    frame = read_prepared(args.data / TEST)
     X = model.design_matrix(frame)
     extra: dict = {}
     if s.task == "classification":

@@ -25,10 +25,9 @@ def _body(args: argparse.Namespace) -> None:
     import json
 
     import numpy as np
-    import pandas as pd
 
     from modelops import bundle, models, params
-    from modelops.data import Schema
+    from modelops.data import Schema, read_prepared
     from modelops.evaluation import encode_labels, library_versions
     from modelops.features import Preprocessor
     from modelops.files import md5_file, write_json
@@ -37,7 +36,7 @@ def _body(args: argparse.Namespace) -> None:
 
     p = params.load(args.params)
     schema = Schema.from_dict(json.loads((args.data / SCHEMA).read_text()))
-    frame = pd.read_parquet(args.data / TRAIN)
+    frame = read_prepared(args.data / TRAIN)
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(frame)
@@ -50,7 +49,7 @@ def _body(args: argparse.Namespace) -> None:
     curve = est.loss_curve_ or [final_loss(est, X, y, schema.task)]
     val_curve = est.validation_loss_curve_
     profile, profile_arrays = build_profile(
-        pre, frame, est, schema.task, schema.classes, p.train.seed
+        pre, frame, X, est, schema.task, schema.classes, p.train.seed
     )
     model = bundle.Model(
         schema=schema,
