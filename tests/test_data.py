@@ -176,3 +176,31 @@ def test_stratified_split_matches_class_shares_exactly():
         splits[seed] = set(test["x"])
     again = data.split(frame, "y", "classification", SplitParams(test_size=0.2, seed=1))[1]
     assert set(again["x"]) == splits[1] != splits[2]
+
+
+def test_csv_chunks_that_disagree_on_a_column_are_read_whole(tmp_path, monkeypatch):
+    """Chunks infer types on their own; a column that is numbers early and text later must
+    come out as one text column, not a mix of floats and strings."""
+    monkeypatch.setattr(data, "CSV_CHUNK_ROWS", 10)
+    rows = [f"{i % 2 + 1},{i * 0.5},{'ab'[i % 2]}" for i in range(20)]
+    rows += [f"x,{i * 0.5},{'ab'[i % 2]}" for i in range(20, 30)]
+    f = write(tmp_path, "code,v,y\n" + "\n".join(rows) + "\n")
+    frame = data.read_csv(f, ["", "NA"])
+    assert {type(v) for v in frame["code"]} == {str}
+    assert sorted(frame["code"].unique()) == ["1", "2", "x"]
+    assert frame["v"].dtype == "float64" and len(frame) == 30
+
+
+def test_csv_chunks_agreeing_concatenate_to_the_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CSV_CHUNK_ROWS", 7)
+    rng = np.random.default_rng(0)
+    whole = pd.DataFrame(
+        {"a": rng.normal(size=40), "b": rng.integers(0, 5, 40), "c": rng.choice(["u", "v"], 40)}
+    )
+    whole.loc[[3, 17], "a"] = np.nan
+    whole.loc[[20], "c"] = np.nan  # text column missing a value in the middle
+    f = tmp_path / "d.csv"
+    whole.to_csv(f, index=False)
+    got = data.read_csv(f, [""])
+    pd.testing.assert_frame_equal(got, pd.read_csv(f), check_dtype=False)
+    assert got["b"].dtype == "int64"

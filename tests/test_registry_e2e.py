@@ -370,6 +370,16 @@ def test_checkout_refuses_to_lose_work(repo: Path, capsys):
     assert "# note" not in (repo / "params.yaml").read_text()
 
 
+def test_checkout_refuses_to_overwrite_a_changed_model(repo: Path, capsys):
+    """A DVC output changed in the workspace (not in git) is unsaved work too."""
+    bundle = repo / "models/model.npz"
+    bundle.write_bytes(bundle.read_bytes() + b"retrained by hand")
+    before = snapshot(repo)
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    assert "uncommitted changes in models/model.npz would be lost" in err
+    assert snapshot(repo) == before
+
+
 def test_checkout_with_missing_data_names_the_file_and_changes_nothing(repo: Path, capsys):
     md5 = lock_md5(repo, "model@v0.0.1")
     (repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()

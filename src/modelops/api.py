@@ -176,22 +176,15 @@ def get(
 def checkout(
     ref: str, *, version: str | None = None, force: bool = False, root: str | Path = "."
 ) -> reg.VersionInfo:
-    """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed."""
-    from modelops.bundle import read_verified
-
+    """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed.
+    The bundle is not hashed again here: DVC copies it from its content-addressed cache,
+    and every command that loads a bundle checks it against dvc.lock first."""
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     info = reg.need_version(reg.state(ws), name, v)
     if not force:
         dirty = ws.dirty_files()
-        modified = [
-            path
-            for changes in ws.stale_stages().values()
-            for change in changes
-            if isinstance(change, dict)
-            for path, what in (change.get("changed outs") or {}).items()
-            if what == "modified"
-        ]
+        modified = ws.modified_outputs()
         if dirty or modified:
             raise WorkspaceError(
                 f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be lost; "
@@ -208,8 +201,6 @@ def checkout(
             f"nothing was changed (`dvc push` it from a machine that has it)"
         )
     ws.checkout(info.commit, force=force)
-    path = _artifact_path(ws, name, info)
-    read_verified(ws.root / path, ws.lock_outs_at(info.commit).get(path))
     return info
 
 

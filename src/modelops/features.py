@@ -52,19 +52,20 @@ class Preprocessor:
         ]
         return self
 
-    def _numeric_block(self, frame: pd.DataFrame) -> np.ndarray:
-        """A new float64 matrix of the numeric columns (NaN = missing), safe to modify."""
+    def _numeric_block(self, frame: pd.DataFrame, dtype: str = "float64") -> np.ndarray:
+        """A new matrix of the numeric columns (NaN = missing), safe to modify."""
         import numpy as np
 
-        X = np.empty((len(frame), len(self.numeric)))
+        X = np.empty((len(frame), len(self.numeric)), dtype=dtype)
         for j, name in enumerate(self.numeric):
             X[:, j] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
         return X
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the float64 design matrix (numeric block, then one-hot blocks)."""
+    def transform(self, frame: pd.DataFrame, dtype: str = "float64") -> np.ndarray:
+        """Return the design matrix (numeric block, then one-hot blocks); statistics stay
+        float64 and ``dtype`` is only the matrix's (float32 for float32 training)."""
         cats = [frame[c].astype("string").to_numpy(object) for c in self.categorical]
-        return self.transform_arrays(self._numeric_block(frame), cats, copy=False)
+        return self.transform_arrays(self._numeric_block(frame, dtype), cats, copy=False)
 
     def transform_arrays(
         self, numeric: np.ndarray, categorical: list, copy: bool = True
@@ -82,7 +83,7 @@ class Preprocessor:
         for values, cats in zip(categorical, self.categories_, strict=True):
             # -1 for missing and unseen values: they get no column.
             codes = pd.Index(cats).get_indexer(values)
-            onehot = np.zeros((len(X), len(cats)))
+            onehot = np.zeros((len(X), len(cats)), dtype=X.dtype)
             rows = np.flatnonzero(codes >= 0)
             onehot[rows, codes[rows]] = 1.0
             blocks.append(onehot)

@@ -114,7 +114,13 @@ class Workspace:
         return {**defaults, **(raw.get("paths") or {})}
 
     def lock_outs_at(self, rev: str) -> dict[str, str]:
-        """{output path: md5} from dvc.lock at a revision."""
+        """{output path: md5} from dvc.lock at a revision (parsed once per revision)."""
+        cache = self.__dict__.setdefault("_lock_outs_by_rev", {})
+        if rev not in cache:
+            cache[rev] = self._lock_outs(rev)
+        return cache[rev]
+
+    def _lock_outs(self, rev: str) -> dict[str, str]:
         lock = self.yaml_at(rev, "dvc.lock") or {}
         outs = {}
         for stage in (lock.get("stages") or {}).values():
@@ -135,6 +141,16 @@ class Workspace:
         for arts in self.dvc.artifacts.read().values():
             found.update(arts)
         return found
+
+    def modified_outputs(self) -> list[str]:
+        """DVC-cached outputs whose workspace bytes differ from dvc.lock: work a checkout
+        would overwrite. Unlike ``dvc status`` it leaves dependencies alone, which halves
+        the time (outputs kept in git show up in ``dirty_files``)."""
+        return [
+            str(out)
+            for out in self.dvc.index.outs
+            if out.use_cache and out.hash_info and out.exists and out.changed_checksum()
+        ]
 
     def stale_stages(self) -> dict[str, Any]:
         """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""

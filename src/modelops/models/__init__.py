@@ -44,6 +44,15 @@ def build(params: TrainParams, task: str) -> Any:
     return SklearnModel(params.model, build_sklearn(params.model, task, params))
 
 
+def input_dtype(params: TrainParams) -> str:
+    """The precision the model trains in: ``train.dtype`` for gradient descent, else float64.
+    The train stage builds the design matrix in it, so there is no float64 copy to convert."""
+    gd = params.model == "logistic_regression" or (
+        params.model == "linear_regression" and params.solver == "gd"
+    )
+    return params.dtype if gd else "float64"
+
+
 def from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     """Rebuild a fitted model from a bundle's metadata and arrays."""
     from modelops.models.linear import LinearRegression, LogisticRegression

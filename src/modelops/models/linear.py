@@ -97,6 +97,10 @@ class _Linear:
         self.coef_ = w[:-1].copy()
         self.intercept_ = w[-1].copy() if w.ndim > 1 else float(w[-1])
 
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        """X·β + β0 in X's precision: a float32 matrix is not copied to float64 for it."""
+        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_
+
     def _run(self, objective, w0, X, y, curvature: float) -> None:
         res = minimize(objective, w0, X, y, self.gd, curvature)
         self._unpack(res.w)
@@ -157,7 +161,7 @@ class LinearRegression(_Linear):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.coef_ + self.intercept_
+        return self._decision(X)
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearRegression:
@@ -191,7 +195,7 @@ class LogisticRegression(_Linear):
         import numpy as np
         from scipy.special import expit, softmax
 
-        z = X @ self.coef_ + self.intercept_
+        z = self._decision(X)
         if z.ndim == 1:
             p = expit(z)
             return np.column_stack([1.0 - p, p])

@@ -40,7 +40,7 @@ def _body(args: argparse.Namespace) -> None:
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(frame)
-    X = pre.transform(frame)
+    X = pre.transform(frame, dtype=models.input_dtype(p.train))
     if schema.task == "classification":
         y = encode_labels(frame[schema.target], schema.classes)
     else:
