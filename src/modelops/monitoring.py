@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 EPS = 1e-4
 BINS = 10
 SAMPLE = 10_000
+# Bin edges (deciles) come from at most this many values: at 10^6 rows exact quantiles took
+# 24 ms a column, and a decile estimated from 10^5 values is off by ~0.1 percentile points.
+EDGE_SAMPLE = 100_000
 
 
 class BatchError(DataError):
@@ -46,9 +49,11 @@ class BatchError(DataError):
 
 
 # -- the reference profile (train time) ---------------------------------------------------
-def _edges(values: np.ndarray, bins: int = BINS) -> np.ndarray:
+def _edges(values: np.ndarray, rng: np.random.Generator, bins: int = BINS) -> np.ndarray:
     import numpy as np
 
+    if len(values) > EDGE_SAMPLE:
+        values = rng.choice(values, EDGE_SAMPLE, replace=False)
     qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]) if len(values) else []
     return np.unique(np.asarray(qs, dtype=float))
 
@@ -92,7 +97,7 @@ def build_profile(
     for j, name in enumerate(pre.numeric):
         col = frame[name].to_numpy(dtype=float, na_value=np.nan)
         present = col[~np.isnan(col)]
-        edges = _edges(present)
+        edges = _edges(present, rng)
         sample = present if len(present) <= SAMPLE else rng.choice(present, SAMPLE, replace=False)
         meta["numeric"][name] = {
             "edges": edges.tolist(),
@@ -116,7 +121,7 @@ def build_profile(
             "freq": np.bincount(scores.astype(int), minlength=k).tolist(),
         }
     else:
-        edges = _edges(scores)
+        edges = _edges(scores, rng)
         meta["prediction"] = {
             "kind": "score" if task == "classification" else "value",
             "edges": edges.tolist(),
