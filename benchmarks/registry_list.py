@@ -14,7 +14,7 @@ from common import BIN, machine, record, time_commands
 
 VERSIONS = 400  # 400 registrations
 ASSIGNMENTS = 600  # + 600 stage assignments = 1,000 tags
-REPEATS = 7
+REPEATS = 5
 
 
 def git(repo: Path, *args: str) -> None:
