@@ -173,8 +173,9 @@ def test_promotion_rollback_and_tampering_reach_the_running_server(url, repo, re
     wait_for_version(url, "v0.0.2")  # by polling, no restart
     assert httpx.post(f"{url}/v1/predict", json=records[:1]).json()["version"] == "v0.0.2"
     api.rollback(stage="prod", root=repo)
-    swap = httpx.post(f"{url}/v1/reload").json()  # or at once, on request
-    assert swap == {"swapped": True, "version": "v0.0.1", "error": None}
+    # At once, on request; the 0.5 s poll may get there first (then nothing is left to swap).
+    swap = httpx.post(f"{url}/v1/reload").json()
+    assert swap["version"] == "v0.0.1" and swap["error"] is None
 
     # v0.0.2's cached bytes are tampered with; promoting it must not dislodge v0.0.1
     md5 = api.workspace(repo).lock_outs_at("model@v0.0.2")["models/model.npz"]
@@ -195,6 +196,23 @@ def test_promotion_rollback_and_tampering_reach_the_running_server(url, repo, re
         cached.write_bytes(original)
         api.rollback(stage="prod", root=repo)
         httpx.post(f"{url}/v1/reload")
+
+
+def test_reload_on_request_when_polling_is_off(repo: Path, tmp_path: Path, records):
+    """poll_seconds 0: the server stays on its version until /v1/reload, which swaps."""
+    quiet = tmp_path / "repo"
+    shutil.copytree(repo, quiet, symlinks=True)
+    set_params(quiet, **{"serving.poll_seconds": 0})
+    git(quiet, "commit", "-q", "-am", "no polling")
+    with server(quiet) as u:
+        before = httpx.get(f"{u}/v1/model").json()["version"]
+        other = "v0.0.2" if before == "v0.0.1" else "v0.0.1"
+        api.promote(f"model@{other}", stage="prod", force=True, reason="test", root=quiet)
+        time.sleep(1.0)  # twice the module's poll interval: a poll would have swapped by now
+        assert httpx.get(f"{u}/v1/model").json()["version"] == before
+        swap = httpx.post(f"{u}/v1/reload").json()
+        assert swap == {"swapped": True, "version": other, "error": None}
+        assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == other
 
 
 def test_bearer_token(repo: Path):
