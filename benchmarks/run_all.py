@@ -14,6 +14,7 @@ SCRIPTS = (
     "startup.py",
     "registry_list.py",
     "training.py",
+    "determinism.py",
     "noop.py",
     "pipeline.py",
     "rollback.py",

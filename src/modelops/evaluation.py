@@ -192,7 +192,12 @@ def library_versions() -> dict[str, str]:
 
     import modelops
 
-    out = {"python": platform.python_version(), "modelops": modelops.__version__}
+    # Python's feature release, not its patch level: bundles are byte-identical across
+    # 3.11.x (CI images and laptops rarely share a patch level), the libraries are pinned.
+    out = {
+        "python": ".".join(platform.python_version_tuple()[:2]),
+        "modelops": modelops.__version__,
+    }
     for lib in LIBRARIES:
         try:
             out[lib] = version(lib)

@@ -117,6 +117,11 @@ class SklearnModel:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SklearnModel:
         self.estimator.fit(X, y)
+        if getattr(self.estimator, "n_jobs", None) is not None:
+            # A forest sums its trees' probabilities in the order its threads finish, so
+            # parallel predictions differ in the last bits from run to run; fitting is
+            # seeded per tree and may stay parallel.
+            self.estimator.set_params(n_jobs=None)
         # HistGradientBoosting records its training loss per iteration when it scores.
         scores = getattr(self.estimator, "train_score_", None)
         if scores is not None and len(scores):

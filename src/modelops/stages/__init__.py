@@ -11,12 +11,21 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from modelops import numerics
+
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m modelops.stages.{prog}", description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument("--traceback", action="store_true", help="show a traceback on errors")
     return p
+
+
+def entry(main: Callable[[], int]) -> None:
+    """``python -m modelops.stages.<name>``: run ``main`` in the pinned numerical environment
+    (``modelops.numerics``), so the outputs are the same bytes on every machine."""
+    numerics.pin_process()
+    sys.exit(main())
 
 
 def run(

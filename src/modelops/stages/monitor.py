@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import parser, run
+from modelops.stages import entry, parser, run
 
 CODES = {"ok": 0, "warn": 1, "alert": 2}
 
@@ -61,4 +60,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry(main)

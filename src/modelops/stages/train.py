@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import parser, run
+from modelops.stages import entry, parser, run
 
 
 def final_loss(model, X, y, task: str) -> float:
@@ -89,4 +88,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry(main)
