@@ -39,8 +39,9 @@ class Recorder:
     A field read logs its dotted path (a nested section is wrapped in turn, so only the
     keys actually read below it count). A method defined on our section classes
     (``TrainParams.used``) runs with the recorder as ``self``, so the keys it reads count
-    one by one. pydantic's own API (``model_dump`` and the like) reads every key, and
-    counts as reading all of them. Anything else fails loudly rather than going unseen.
+    one by one. pydantic's own API (``model_dump`` and the like) and ``repr`` read every
+    key, and count as reading all of them. Using a section as a whole in any other way
+    (``==``, ``in``, iteration, truth) fails loudly rather than going unseen.
     """
 
     def __init__(self, obj: Any, path: str, log: set[str]) -> None:
@@ -76,6 +77,19 @@ class Recorder:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("params are frozen")
+
+    def __repr__(self) -> str:
+        self._log.update(leaves(self._obj, self._path))
+        return repr(self._obj)
+
+    def _unknown_read(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"params section {self._path or '(root)'} used as a whole (compared, iterated, "
+            f"hashed, tested for truth): the recorder cannot tell which keys that reads"
+        )
+
+    __eq__ = __ne__ = __hash__ = __bool__ = __iter__ = __len__ = __contains__ = _unknown_read
+    __getitem__ = _unknown_read
 
 
 def main(spec_path: str) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from modelops.params import read_yaml, validate
-from tests.stages.stage_reads import leaves
+from tests.stages.stage_reads import Recorder, leaves
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -386,3 +386,22 @@ def test_the_scenarios_read_something_in_every_stage(observed):
     )
     assert {"data.na_values", "serving.chunk_rows"} <= set(observed["monitor"]["reads"])
     assert not {r for r in observed["monitor"]["reads"] if r.startswith("train.")}
+
+
+def test_recorder_logs_keys_read_directly_in_methods_and_in_bulk():
+    log: set[str] = set()
+    p = Recorder(validate({"data": {"source": "diabetes"}, "train": {"model": "ridge"}}), "", log)
+    assert p.data.na_values == validate({}).data.na_values
+    p.train.used()  # model, seed and the ridge section, through a method on TrainParams
+    p.monitor.model_dump()
+    assert log == {
+        "data.na_values",
+        "train.model",
+        "train.seed",
+        "train.ridge.alpha",
+        *(f"monitor.{k}" for k in type(validate({}).monitor).model_fields),
+    }
+    with pytest.raises(TypeError, match="params section split used as a whole"):
+        _ = p.split == p.split
+    with pytest.raises(AttributeError):
+        _ = p.train.no_such_key
