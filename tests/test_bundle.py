@@ -10,7 +10,6 @@ import pytest
 
 from modelops import bundle, data, models, params
 from modelops.errors import BundleError
-from modelops.evaluation import encode_labels
 from modelops.features import Preprocessor
 from modelops.files import md5_bytes
 
@@ -20,7 +19,7 @@ def fitted(model="logistic_regression", **train):
     tr, te, schema = data.prepare(p.data, p.split)
     pre = Preprocessor(schema.numeric, schema.categorical).fit(tr)
     est = models.build(p.train, schema.task).fit(
-        pre.transform(tr), encode_labels(tr[schema.target], schema.classes)
+        pre.transform(tr), schema.encode_labels(tr[schema.target])
     )
     return bundle.Model(schema, pre, est, info={"params": {}}), te
 

@@ -204,3 +204,21 @@ def test_csv_chunks_agreeing_concatenate_to_the_whole(tmp_path, monkeypatch):
     got = data.read_csv(f, [""])
     pd.testing.assert_frame_equal(got, pd.read_csv(f), check_dtype=False)
     assert got["b"].dtype == "int64"
+
+
+def test_schema_encodes_labels_as_class_indices():
+    schema = data.Schema(
+        task="classification",
+        target="y",
+        numeric=[],
+        categorical=[],
+        dropped={},
+        classes=[0, 1, "maybe"],
+        positive_class=None,
+        source={},
+    )
+    labels = pd.Series([1, "1", 0, "maybe", "never", None, 0.0], dtype=object)
+    # By value first, then by text ("1" read from a CSV is class 1); -1 for the unknown.
+    expected = [1, 1, 0, 2, -1, -1, 0]
+    np.testing.assert_array_equal(schema.encode_labels(labels), expected)
+    assert schema.encode_labels(labels).dtype == np.int64

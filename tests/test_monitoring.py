@@ -172,18 +172,3 @@ def test_make_batch_refusals(shop):
         monitoring.make_batch(data, model, "mean", "channel", None, 10, 0, False)
     with pytest.raises(BatchError, match="positive share"):
         monitoring.make_batch(data, model, "label", None, 2.0, 10, 0, False)
-
-
-def test_bin_edges_of_a_large_column_come_from_a_sample_and_stay_deciles():
-    import numpy as np
-
-    from modelops.monitoring import EDGE_SAMPLE, _edges
-
-    values = np.random.default_rng(1).normal(size=3 * EDGE_SAMPLE)
-    edges = _edges(values, np.random.default_rng(0))
-    ranks = (values[:, None] <= edges).mean(axis=0)
-    np.testing.assert_allclose(ranks, np.linspace(0.1, 0.9, 9), atol=0.005)
-    small = values[:1000]  # below the sample size: exact quantiles
-    np.testing.assert_array_equal(
-        _edges(small, np.random.default_rng(0)), np.quantile(small, np.linspace(0, 1, 11)[1:-1])
-    )

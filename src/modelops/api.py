@@ -396,6 +396,7 @@ def make_batch(
     import pandas as pd
 
     from modelops import monitoring
+    from modelops.data import TEST_FILE, TRAIN_FILE
     from modelops.files import write_bytes
 
     if rows < 1:
@@ -404,7 +405,7 @@ def make_batch(
     name, v = _name_version(ws, name, version)
     _, model = _model_at(ws, name, v, stage)
     prepared = ws.root / ws.paths_at("HEAD").get("prepared", "data/prepared")
-    parts = [prepared / f for f in ("train.parquet", "test.parquet")]
+    parts = [prepared / f for f in (TRAIN_FILE, TEST_FILE)]
     if not all(f.exists() for f in parts):
         raise WorkspaceError(f"{prepared} is not there; run `dvc repro` (or `dvc pull`) first")
     frame = pd.concat([pd.read_parquet(f) for f in parts], ignore_index=True)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 FORMAT = "modelops.bundle/1"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+# Recorded in every bundle (and copied into the card): the libraries its numbers came from.
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops")
 
 
 @dataclass
@@ -116,6 +118,25 @@ class Model:
             profile=meta.get("profile"),
             profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
         )
+
+
+def library_versions() -> dict[str, str]:
+    """Python's feature release, modelops and each of ``LIBRARIES``, as installed. Not
+    Python's patch level: bundles stay byte-identical across 3.11.x (CI images and laptops
+    rarely share one); the libraries are pinned."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import modelops
+
+    python = ".".join(platform.python_version_tuple()[:2])
+    out = {"python": python, "modelops": modelops.__version__}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = version(lib)
+        except PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
 
 
 def _member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

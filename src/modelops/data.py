@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # A numeric target with at most this many distinct integer values is read as
 # class labels when data.task is not set.
 MAX_INFERRED_CLASSES = 20
+# The prepared data: what prepare writes into its output directory (paths.prepared).
+TRAIN_FILE, TEST_FILE, SCHEMA_FILE = "train.parquet", "test.parquet", "schema.json"
 BUNDLED = {
     # name: (loader, target column, task, default positive class)
     "breast_cancer": ("load_breast_cancer", "diagnosis", "classification", "malignant"),
@@ -50,6 +52,20 @@ class Schema:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def encode_labels(self, y: pd.Series) -> np.ndarray:
+        """Class labels -> indices into ``classes``; -1 for a label the model never saw."""
+        import numpy as np
+        import pandas as pd
+
+        values = y.to_numpy(dtype=object)
+        classes = self.classes or []
+        codes = pd.Index(classes, dtype=object).get_indexer(values).astype(np.int64)
+        miss = codes < 0
+        if miss.any():  # labels that differ only in type, e.g. "1" in a batch and 1 in training
+            by_text = pd.Index([str(c) for c in classes], dtype=object)
+            codes[miss] = by_text.get_indexer([str(v) for v in values[miss]])
+        return codes
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Schema:

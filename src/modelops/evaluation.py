@@ -7,12 +7,10 @@ here is deterministic: same model and data, same bytes.
 
 from __future__ import annotations
 
-import platform
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
     from modelops.bundle import Model
     from modelops.params import EvaluateParams
@@ -22,21 +20,6 @@ if TYPE_CHECKING:
 MAX_ROW_RECORDS = 20_000
 # Every plot file dvc.yaml declares; those that do not apply to the task hold [].
 PLOTS = ("roc", "precision_recall", "confusion", "predicted_vs_actual", "importance")
-LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops")
-
-
-def encode_labels(y: pd.Series, classes: list[Any]) -> np.ndarray:
-    """Class labels -> indices into ``classes``."""
-    import numpy as np
-    import pandas as pd
-
-    values = y.to_numpy(dtype=object)
-    codes = pd.Index(classes, dtype=object).get_indexer(values).astype(np.int64)
-    miss = codes < 0
-    if miss.any():  # labels that differ only in type, e.g. "1" in a batch and 1 in training
-        by_text = pd.Index([str(c) for c in classes], dtype=object)
-        codes[miss] = by_text.get_indexer([str(v) for v in values[miss]])
-    return codes
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray, positive_index: int | None) -> dict:
@@ -185,25 +168,6 @@ def importance(
         values = res.importances_mean
     order = sorted(range(len(names)), key=lambda i: (-values[i], names[i]))
     return method, [{"feature": names[i], "importance": float(values[i])} for i in order]
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import modelops
-
-    # Python's feature release, not its patch level: bundles are byte-identical across
-    # 3.11.x (CI images and laptops rarely share a patch level), the libraries are pinned.
-    out = {
-        "python": ".".join(platform.python_version_tuple()[:2]),
-        "modelops": modelops.__version__,
-    }
-    for lib in LIBRARIES:
-        try:
-            out[lib] = version(lib)
-        except PackageNotFoundError:
-            out[lib] = "not installed"
-    return out
 
 
 def build_card(model: Model, *, model_file: dict[str, Any], metrics: dict, extra: dict) -> dict:

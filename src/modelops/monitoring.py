@@ -1,10 +1,8 @@
 """Monitoring: data drift, prediction drift and performance decay against a reference profile.
 
-At train time the bundle gets a *reference profile* of the training split. It
-holds, per numeric feature, quantile bin edges with counts, the missing rate
-and a seeded sample for the Kolmogorov–Smirnov test; per categorical feature,
-the category frequencies; and the distribution of the model's predictions on
-the training split.
+At train time the bundle gets a *reference profile* of the training split
+(``modelops.profile``): bin edges and counts, missing rates and a KS sample per
+numeric feature, category frequencies, and the distribution of predictions.
 
 ``monitor`` streams a batch in chunks and keeps only counts, so memory does
 not grow with the batch. The KS statistic is still exact against the stored
@@ -31,103 +29,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelops.bundle import Model
-    from modelops.features import Preprocessor
     from modelops.params import MonitorParams
 
 EPS = 1e-4
-BINS = 10
-SAMPLE = 10_000
-# Bin edges (deciles) come from at most this many values: at 10^6 rows exact quantiles took
-# 24 ms a column, and a decile estimated from 10^5 values is off by ~0.1 percentile points.
-EDGE_SAMPLE = 100_000
 
 
 class BatchError(DataError):
     """A batch that cannot be monitored: exit 2, distinct from 1 for a drift alert."""
 
     exit_code = 2
-
-
-# -- the reference profile (train time) ---------------------------------------------------
-def _edges(values: np.ndarray, rng: np.random.Generator, bins: int = BINS) -> np.ndarray:
-    import numpy as np
-
-    if len(values) > EDGE_SAMPLE:
-        values = rng.choice(values, EDGE_SAMPLE, replace=False)
-    qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]) if len(values) else []
-    return np.unique(np.asarray(qs, dtype=float))
-
-
-def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    # bin i holds edges[i-1] < x <= edges[i]; the outer bins are open-ended. A comparison per
-    # edge is a fraction of the cost of a binary search per value (there are few edges).
-    at_or_below = [np.count_nonzero(values <= e) for e in edges]
-    return np.diff(np.asarray([0, *at_or_below, len(values)], dtype=np.int64))
-
-
-def prediction_scores(model_est: Any, X: np.ndarray, task: str, n_classes: int) -> np.ndarray:
-    """What prediction drift is measured on: the positive-class score (binary), the
-    predicted class (multiclass) or the predicted value (regression)."""
-    import numpy as np
-
-    if task == "regression":
-        return np.asarray(model_est.predict(X), dtype=float)
-    proba = model_est.predict_proba(X)
-    return proba[:, 1] if n_classes == 2 else proba.argmax(axis=1).astype(float)
-
-
-def build_profile(
-    pre: Preprocessor,
-    frame: pd.DataFrame,
-    X: np.ndarray,
-    estimator: Any,
-    task: str,
-    classes: list[Any] | None,
-    seed: int,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """(JSON metadata, arrays) describing the training split (``frame``, and ``X``, its
-    transformed matrix) for later drift checks."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    meta: dict[str, Any] = {"rows": len(frame), "numeric": {}, "categorical": {}}
-    arrays: dict[str, np.ndarray] = {}
-    for j, name in enumerate(pre.numeric):
-        col = frame[name].to_numpy(dtype=float, na_value=np.nan)
-        present = col[~np.isnan(col)]
-        edges = _edges(present, rng)
-        sample = present if len(present) <= SAMPLE else rng.choice(present, SAMPLE, replace=False)
-        meta["numeric"][name] = {
-            "edges": edges.tolist(),
-            "counts": _bin_counts(present, edges).tolist(),
-            "missing_rate": float(np.isnan(col).mean()),
-            "index": j,
-        }
-        arrays[f"profile_sample_{j}"] = np.sort(sample)
-    for name in pre.categorical:
-        col = frame[name]
-        counts = col.astype("string").value_counts(dropna=True)
-        meta["categorical"][name] = {
-            "freq": {str(k): int(v) for k, v in sorted(counts.items())},
-            "missing_rate": float(col.isna().mean()),
-        }
-    k = len(classes) if classes else 0
-    scores = prediction_scores(estimator, X, task, k)
-    if task == "classification" and k > 2:
-        meta["prediction"] = {
-            "kind": "class",
-            "freq": np.bincount(scores.astype(int), minlength=k).tolist(),
-        }
-    else:
-        edges = _edges(scores, rng)
-        meta["prediction"] = {
-            "kind": "score" if task == "classification" else "value",
-            "edges": edges.tolist(),
-            "counts": _bin_counts(scores, edges).tolist(),
-        }
-    return meta, arrays
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -193,7 +103,7 @@ class KSCounter:
 
 
 def _sorted_bin_counts(xs: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``_bin_counts`` for sorted values: one lookup per edge."""
+    """``profile.bin_counts`` for sorted values: one lookup per edge."""
     import numpy as np
 
     cuts = xs.searchsorted(edges, side="right")
@@ -239,6 +149,7 @@ def monitor(
 
     from modelops import evaluation as ev
     from modelops.data import csv_header, iter_csv
+    from modelops.profile import bin_counts, prediction_scores
 
     profile = model.profile
     if not profile:
@@ -322,11 +233,11 @@ def monitor(
         if pred_meta["kind"] == "class":
             pred_counts += np.bincount(scores.astype(int), minlength=k)
         else:
-            pred_counts += _bin_counts(scores, np.asarray(pred_meta["edges"]))
+            pred_counts += bin_counts(scores, np.asarray(pred_meta["edges"]))
         if labelled:
             target = frame[schema.target]
             if schema.task == "classification":
-                codes = ev.encode_labels(target, schema.classes)
+                codes = schema.encode_labels(target)
                 unknown = (codes < 0) & target.notna().to_numpy()
                 if unknown.any():
                     first = int(np.flatnonzero(unknown)[0])

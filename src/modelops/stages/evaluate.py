@@ -16,19 +16,18 @@ def _body(args: argparse.Namespace) -> None:
 
     from modelops import bundle, params
     from modelops import evaluation as ev
-    from modelops.data import read_prepared
+    from modelops.data import TEST_FILE, read_prepared
     from modelops.files import atomic_dir, md5_bytes, write_json, write_text
-    from modelops.stages.prepare import TEST
 
     p = params.load(args.params)
     # DVC records the train stage's outputs in dvc.lock before evaluate runs.
     model, data = bundle.load_locked(args.model, args.lock)
     s = model.schema
-    frame = read_prepared(args.data / TEST)
+    frame = read_prepared(args.data / TEST_FILE)
     X = model.design_matrix(frame)
     extra: dict = {}
     if s.task == "classification":
-        y = ev.encode_labels(frame[s.target], s.classes)
+        y = s.encode_labels(frame[s.target])
         proba = model.estimator.predict_proba(X)
         pos = s.classes.index(s.positive_class) if s.positive_class is not None else None
         metrics = ev.classification_metrics(y, proba, pos)

@@ -26,22 +26,20 @@ def _body(args: argparse.Namespace) -> None:
     import numpy as np
 
     from modelops import bundle, models, params
-    from modelops.data import Schema, read_prepared
-    from modelops.evaluation import encode_labels, library_versions
+    from modelops.data import SCHEMA_FILE, TRAIN_FILE, Schema, read_prepared
     from modelops.features import Preprocessor
     from modelops.files import md5_file, write_json
-    from modelops.monitoring import build_profile
-    from modelops.stages.prepare import SCHEMA, TRAIN
+    from modelops.profile import build_profile
 
     p = params.load(args.params)
-    schema = Schema.from_dict(json.loads((args.data / SCHEMA).read_text()))
-    frame = read_prepared(args.data / TRAIN)
+    schema = Schema.from_dict(json.loads((args.data / SCHEMA_FILE).read_text()))
+    frame = read_prepared(args.data / TRAIN_FILE)
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(frame)
     X = pre.transform(frame, dtype=models.input_dtype(p.train))
     if schema.task == "classification":
-        y = encode_labels(frame[schema.target], schema.classes)
+        y = schema.encode_labels(frame[schema.target])
     else:
         y = frame[schema.target].to_numpy(dtype=np.float64)
     est = models.build(p.train, schema.task).fit(X, y)
@@ -56,13 +54,13 @@ def _body(args: argparse.Namespace) -> None:
         estimator=est,
         info={
             "params": {"train": p.train.used(), "features": p.features.model_dump()},
-            "train_md5": md5_file(args.data / TRAIN),
+            "train_md5": md5_file(args.data / TRAIN_FILE),
             "fit": {
                 "epochs_run": len(est.loss_curve_),
                 "lr": getattr(est, "lr_", None),
                 "final_loss": curve[-1],
             },
-            "versions": library_versions(),
+            "versions": bundle.library_versions(),
         },
         profile=profile,
         profile_arrays=profile_arrays,
