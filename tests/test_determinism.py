@@ -238,3 +238,64 @@ def test_an_emulated_cpu_without_avx_gives_the_same_bytes(jobs):
     native = train_all(work, picked, "pinned", {})
     emulated = train_all(work, picked, "pre-pinned", {}, prefix=qemu)
     assert emulated == native
+
+
+def test_pinned_environ_replaces_what_the_shell_exports():
+    shell = {
+        "HOME": "/home/u",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4",
+        "NPY_ENABLE_CPU_FEATURES": "X86_V3",  # both set: numpy refuses to import
+        "OPENBLAS_CORETYPE": "Haswell",
+        "OPENBLAS_L2_SIZE": "1048576",
+        "OMP_NUM_THREADS": "8",
+        "OMP_SCHEDULE": "dynamic",
+        "MKL_CBWR": "AVX2",
+        "GLIBC_TUNABLES": "glibc.malloc.arena_max=2",
+        "PYTHONHASHSEED": "random",
+    }
+    env = numerics.pinned_environ(shell, machine="x86_64")
+    assert env["HOME"] == "/home/u"
+    assert "NPY_DISABLE_CPU_FEATURES" not in env and "OMP_SCHEDULE" not in env
+    assert "OPENBLAS_L2_SIZE" not in env and "MKL_CBWR" not in env
+    assert env["NPY_ENABLE_CPU_FEATURES"] == "X86_V2"
+    assert env["OPENBLAS_CORETYPE"] == "Nehalem"
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["PYTHONHASHSEED"] == "0"
+    assert "-FMA" in env["GLIBC_TUNABLES"] and "malloc" not in env["GLIBC_TUNABLES"]
+    assert numerics.is_pinned(env) and not numerics.is_pinned(shell)
+    # Elsewhere only what holds on every platform: threads and the hash seed.
+    arm = numerics.pinned_environ(shell, machine="aarch64")
+    assert "OPENBLAS_CORETYPE" not in arm and "GLIBC_TUNABLES" not in arm
+    assert arm["OMP_NUM_THREADS"] == "1" and arm["PYTHONHASHSEED"] == "0"
+
+
+def test_a_pinned_process_reports_what_it_runs_with():
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelops.numerics"],
+        env={**os.environ, **OLD_CPU, **BIG_BOX},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(proc.stdout)
+    assert seen["pinned"] and seen["numpy_dispatch"] == [] and seen["hash_seed"] == "0"
+    blas = [t for t in seen["threadpools"] if t["internal_api"] == "openblas"]
+    assert len(blas) == 2  # numpy's and scipy's own copies
+    assert all(t["architecture"] == "Nehalem" and t["num_threads"] == 1 for t in blas)
+    omp = [t for t in seen["threadpools"] if t["internal_api"] == "openmp"]
+    assert omp and all(t["num_threads"] == 1 for t in omp)
+
+
+def test_a_variable_changed_at_start_up_warns_instead_of_looping(tmp_path):
+    """A sitecustomize that sets a pinned variable would make every exec see an unpinned
+    environment again: the second time, the process pins in place and says so."""
+    (tmp_path / "sitecustomize.py").write_text("import os\nos.environ['OMP_NUM_THREADS'] = '5'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelops.numerics"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: OMP_NUM_THREADS changed while this process started" in proc.stderr

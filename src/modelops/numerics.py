@@ -58,10 +58,16 @@ def pinned_variables(machine: str | None = None) -> dict[str, str]:
     return {**_COMMON, **extra}
 
 
+# Set in the re-executed process: seen again without the pinned values, something at start-up
+# (a sitecustomize, a launcher) changed them, and a second exec would loop.
+_MARKER = "MODELOPS_NUMERICS"
+
+
 def pinned_environ(environ: Mapping[str, str], machine: str | None = None) -> dict[str, str]:
     """``environ`` without the user's numerical settings, with the pinned ones."""
-    kept = {k: v for k, v in environ.items() if not (k.startswith(_PREFIXES) or k in _NAMES)}
-    return {**kept, **pinned_variables(machine)}
+    dropped = (*_NAMES, _MARKER)
+    kept = {k: v for k, v in environ.items() if not (k.startswith(_PREFIXES) or k in dropped)}
+    return {**kept, **pinned_variables(machine), _MARKER: "pinned"}
 
 
 def is_pinned(environ: Mapping[str, str]) -> bool:
@@ -77,7 +83,15 @@ def pin_process() -> None:
     if is_pinned(os.environ):
         return
     env = pinned_environ(os.environ)
-    if os.name != "posix":
+    again = os.environ.get(_MARKER) == "pinned"
+    if again:
+        changed = sorted(k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k))
+        print(
+            f"warning: {', '.join(changed)} changed while this process started; "
+            "outputs may differ from other machines' (see `python -m modelops.numerics`)",
+            file=sys.stderr,
+        )
+    if again or os.name != "posix":
         os.environ.clear()
         os.environ.update(env)
         return
