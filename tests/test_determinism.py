@@ -298,4 +298,18 @@ def test_a_variable_changed_at_start_up_warns_instead_of_looping(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "warning: OMP_NUM_THREADS changed while this process started" in proc.stderr
+    assert "OMP_NUM_THREADS changed while this process started" in proc.stderr
+
+
+def test_an_inherited_marker_does_not_stop_the_re_exec():
+    """A marker exported by a parent (another PID) must not pass for this process's own."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelops.numerics"],
+        env={**os.environ, "MODELOPS_NUMERICS_PID": "1", "PYTHONHASHSEED": "7"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(proc.stdout)
+    assert seen["pinned"] and seen["hash_seed"] == "0" and seen["utf8_mode"]
+    assert "warning" not in proc.stderr

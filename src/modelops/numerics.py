@@ -30,15 +30,19 @@ import platform
 import sys
 from collections.abc import Mapping
 
-# Exported variables that can change the bits; all are dropped, then ours are set.
-_PREFIXES = ("NPY_", "OPENBLAS_", "GOTO", "OMP_", "GOMP_", "KMP_", "MKL_", "BLIS_", "VECLIB_")
-_NAMES = ("GLIBC_TUNABLES", "PYTHONHASHSEED", "NUMEXPR_NUM_THREADS", "NUMEXPR_MAX_THREADS")
+# Exported variables that can change the bits; all are dropped, then ours are set. (KMP_* is
+# Intel's OpenMP, which these wheels do not use; scikit-learn sets two KMP_ variables itself.)
+_PREFIXES = ("NPY_", "OPENBLAS_", "GOTO", "OMP_", "GOMP_", "MKL_", "BLIS_", "VECLIB_")
+_NAMES = ("GLIBC_TUNABLES", "PYTHONHASHSEED", "PYTHONUTF8", "NUMEXPR_NUM_THREADS")
 
 _COMMON = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "PYTHONHASHSEED": "0",
+    # Files and stdio in UTF-8 whatever the locale: a Latin-1 locale misread non-ASCII column
+    # names in schema.json (other bytes, or a KeyError).
+    "PYTHONUTF8": "1",
 }
 # glibc >= 2.33 names the features without "_Usable"; older releases with it. Unknown names
 # are ignored, so both spellings are listed.
@@ -49,6 +53,10 @@ _X86_64 = {
     "OPENBLAS_CORETYPE": "Nehalem",
     "GLIBC_TUNABLES": "glibc.cpu.hwcaps=" + ",".join(f"-{f}" for f in _MASKED),
 }
+# The PID of the process that re-executed itself (exec keeps the PID). Seen again in the same
+# process without the pinned values, something at start-up (a sitecustomize) changed them and
+# another exec would loop; inherited from a parent, it means nothing.
+_MARKER = "MODELOPS_NUMERICS_PID"
 
 
 def pinned_variables(machine: str | None = None) -> dict[str, str]:
@@ -58,51 +66,61 @@ def pinned_variables(machine: str | None = None) -> dict[str, str]:
     return {**_COMMON, **extra}
 
 
-# Set in the re-executed process: seen again without the pinned values, something at start-up
-# (a sitecustomize, a launcher) changed them, and a second exec would loop.
-_MARKER = "MODELOPS_NUMERICS"
-
-
 def pinned_environ(environ: Mapping[str, str], machine: str | None = None) -> dict[str, str]:
     """``environ`` without the user's numerical settings, with the pinned ones."""
     dropped = (*_NAMES, _MARKER)
     kept = {k: v for k, v in environ.items() if not (k.startswith(_PREFIXES) or k in dropped)}
-    return {**kept, **pinned_variables(machine), _MARKER: "pinned"}
+    return {**kept, **pinned_variables(machine)}
+
+
+def _differences(environ: Mapping[str, str]) -> list[str]:
+    want = pinned_environ(environ)
+    have = {k: v for k, v in environ.items() if k != _MARKER}
+    return sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
 
 
 def is_pinned(environ: Mapping[str, str]) -> bool:
-    return dict(environ) == pinned_environ(environ)
+    """Whether ``environ`` is already the pinned environment (the marker aside). Under
+    ``python -I`` or ``-E`` Python ignores PYTHONHASHSEED and PYTHONUTF8, so it is not."""
+    return not _differences(environ) and not sys.flags.ignore_environment
 
 
 def pin_process() -> None:
     """Re-execute this process with the pinned environment, unless it already runs in it.
 
-    Call it first thing in ``__main__``, before anything is printed. On Windows, where exec
-    starts a new process and the caller would lose the exit code, the variables are set in
-    place instead (everything but the libm choice, which glibc alone has)."""
+    Call it first thing in ``__main__``, before anything is printed. Where exec cannot be
+    used (Windows, where the caller would lose the exit code; an environment exec refuses)
+    or would loop, the variables are set in place and a warning says what could not be."""
     if is_pinned(os.environ):
         return
     env = pinned_environ(os.environ)
-    again = os.environ.get(_MARKER) == "pinned"
-    if again:
-        changed = sorted(k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k))
-        print(
-            f"warning: {', '.join(changed)} changed while this process started; "
-            "outputs may differ from other machines' (see `python -m modelops.numerics`)",
-            file=sys.stderr,
-        )
-    if again or os.name != "posix":
-        os.environ.clear()
-        os.environ.update(env)
+    changed = _differences(os.environ)
+    if os.environ.get(_MARKER) == str(os.getpid()) or os.name != "posix":
+        _pin_in_place(env, f"{', '.join(changed)} changed while this process started")
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+    try:
+        os.execve(
+            sys.executable, [sys.executable, *sys.orig_argv[1:]], env | {_MARKER: str(os.getpid())}
+        )
+    except (OSError, ValueError) as exc:  # an empty sys.executable, a nameless variable
+        _pin_in_place(env, f"cannot re-execute {sys.executable!r} ({exc})")
+
+
+def _pin_in_place(env: dict[str, str], why: str) -> None:
+    print(
+        f"warning: numerics pinned in place only: {why}; glibc's libm choice and the hash seed "
+        "take effect only at start-up, so outputs may differ from other machines'",
+        file=sys.stderr,
+    )
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def report() -> dict[str, object]:
     """What the numerical libraries of this process actually use (imports numpy and scipy)."""
-    pinned = is_pinned(os.environ)  # before scikit-learn sets KMP_* variables of its own
+    pinned = is_pinned(os.environ)
     import numpy as np
     import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS, for threadpoolctl to see)
     import sklearn.ensemble  # noqa: F401  (scikit-learn's OpenMP runtime)
@@ -119,6 +137,8 @@ def report() -> dict[str, object]:
             for info in threadpoolctl.threadpool_info()
         ],
         "hash_seed": os.environ.get("PYTHONHASHSEED"),
+        "hash_randomization": bool(sys.flags.hash_randomization),
+        "utf8_mode": bool(sys.flags.utf8_mode),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
     }
 
