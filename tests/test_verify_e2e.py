@@ -1,0 +1,237 @@
+"""`modelops verify` on real git + DVC repositories: identical, differs, unreachable, tampered."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from modelops import api, cli
+from tests.conftest import dvc, git, make_project, tree_state
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+EXTRA = b"id,reading\n1,0.5\n2,0.25\n3,0.125\n"
+
+# Appended to the v0.0.2 commit's own evaluation code: f1 halved. Its outputs are the ones
+# v0.0.1's code wrote (`dvc commit -f`), so only a run of that commit's code can tell.
+HALVE_F1 = """
+
+_classification_metrics = classification_metrics
+
+
+def classification_metrics(y, proba, positive_index):
+    m = _classification_metrics(y, proba, positive_index)
+    return {**m, "f1": m["f1"] / 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """v0.0.1 (holds prod): reproduced with a `dvc add`ed CSV in data/raw. v0.0.2: its code
+    halves f1 but its recorded outputs are v0.0.1's, so it does not reproduce."""
+    repo = make_project(tmp_path_factory.mktemp("verify") / "repo")
+    (repo / "data/raw/extra.csv").write_bytes(EXTRA)
+    dvc(repo, "add", "data/raw/extra.csv")
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "extra raw data, reproduced")
+    api.register(root=repo)
+    api.promote("model@v0.0.1", stage="prod", root=repo)
+    with open(repo / "src/modelops/evaluation.py", "a") as f:
+        f.write(HALVE_F1)
+    dvc(repo, "commit", "--force")
+    git(repo, "commit", "-q", "-am", "evaluation code that does not match the outputs")
+    api.register(root=repo)
+    return repo
+
+
+@pytest.fixture
+def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(base, copy, symlinks=True)
+    monkeypatch.chdir(copy)
+    # verify's temporary worktree goes under here, so the test can see it is gone
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    return copy
+
+
+def cache_state(repo: Path) -> dict[str, bytes]:
+    root = repo / ".dvc/cache"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def snapshot(repo: Path) -> dict:
+    """Everything verify must leave alone: files, branch, index, tags, worktrees, cache."""
+    return {
+        "head": git(repo, "rev-parse", "HEAD").stdout,
+        "branch": git(repo, "symbolic-ref", "HEAD").stdout,
+        "status": git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all").stdout,
+        "index": (repo / ".git/index").read_bytes(),
+        "tags": git(repo, "for-each-ref", "refs/tags").stdout,
+        "worktrees": git(repo, "worktree", "list", "--porcelain").stdout,
+        "files": tree_state(repo),
+        "cache": cache_state(repo),
+    }
+
+
+def assert_untouched(repo: Path, before: dict) -> None:
+    after = snapshot(repo)
+    for key in before:
+        assert after[key] == before[key], key
+    assert after["worktrees"].count("worktree ") == 1
+    assert not list(Path(tempfile.gettempdir()).iterdir()), "temporary worktree left behind"
+
+
+def lock_md5(repo: Path, rev: str, path: str) -> str:
+    return api.workspace(repo).lock_outs_at(rev)[path]
+
+
+def extra_object(repo: Path) -> Path:
+    md5 = hashlib.md5(EXTRA).hexdigest()
+    return repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+
+
+def metrics_at(repo: Path, rev: str) -> dict:
+    return json.loads(git(repo, "show", f"{rev}:metrics/metrics.json").stdout)
+
+
+def cli_error(capsys, argv: list[str], code: int) -> tuple[str, str]:
+    assert cli.main(argv) == code
+    out, err = capsys.readouterr()
+    err = err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return out, err
+
+
+def test_identical_version_from_its_stage_leaves_the_checkout_alone(repo: Path, capsys):
+    git(repo, "switch", "-q", "-c", "work")  # the user's own branch, with uncommitted work
+    (repo / "README.md").write_text("work in progress")
+    git(repo, "add", "README.md")
+    (repo / "notes.txt").write_text("untracked")
+    before = snapshot(repo)
+    assert cli.main(["verify", "--stage", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("identical: model@v0.0.1 ")
+    assert "reproduces all 8 outputs" in out  # prepared, loss, model, 4 of evaluate, drift
+    assert "stages prepare, train, evaluate, monitor" in out
+    assert "with the library versions the card records" in out
+    assert_untouched(repo, before)
+
+
+def test_output_that_its_code_does_not_produce_differs(repo: Path, capsys):
+    before = snapshot(repo)
+    assert cli.main(["verify", "model@v0.0.2"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("differs: ")
+    table = out.split("\n\n")[0]
+    assert "metrics/metrics.json  evaluate" in table
+    assert lock_md5(repo, "model@v0.0.2", "metrics/metrics.json") in table
+    assert "models/model.npz" not in table  # the train stage's code did not change
+    f1 = metrics_at(repo, "model@v0.0.2")["f1"]
+    row = next(line for line in out.splitlines() if line.startswith("metrics/metrics.json: f1"))
+    recorded, reproduced, delta = row.split()[2:]
+    assert float(recorded) == f1
+    assert float(reproduced) == pytest.approx(f1 / 2, rel=1e-12)
+    assert float(delta) == pytest.approx(-f1 / 2, rel=1e-5)
+    assert_untouched(repo, before)
+
+
+def test_json_report_has_the_verdict_and_the_exit_code(repo: Path, capsys):
+    assert cli.main(["verify", "model", "--version", "v0.0.2", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "differs" and report["exit_code"] == 1
+    assert report["version"] == "v0.0.2"
+    assert report["commit"] == git(repo, "rev-parse", "model@v0.0.2^{commit}").stdout.strip()
+    assert report["stages"] == ["prepare", "train", "evaluate", "monitor"]
+    differing = {o["path"] for o in report["outputs"] if not o["identical"]}
+    assert "metrics/metrics.json" in differing and "models/model.npz" not in differing
+    by_path = {o["path"]: o for o in report["outputs"]}
+    prepared = by_path["data/prepared"]
+    assert prepared["identical"] and prepared["recorded"].endswith(".dir")
+    f1 = next(m for m in report["metrics"] if m["key"] == "f1")
+    assert f1["delta"] == pytest.approx(-f1["recorded"] / 2)
+    inputs = {i["path"]: i for i in report["inputs"]}
+    assert inputs["data/raw/extra.csv"]["md5"] == hashlib.md5(EXTRA).hexdigest()
+    assert inputs["data/raw/extra.csv"]["record"] == "data/raw/extra.csv.dvc"
+    assert inputs["data/raw"]["md5"] == api.workspace(repo).yaml_at("model@v0.0.2", "dvc.lock")[
+        "stages"
+    ]["prepare"]["deps"][0]["md5"]
+    assert "src/modelops/evaluation.py" in inputs
+
+
+def test_tampered_cache_object_stops_before_anything_runs(repo: Path, capsys):
+    obj = extra_object(repo)
+    obj.chmod(0o644)
+    obj.write_bytes(EXTRA.replace(b"0.5", b"0.6"))
+    before = snapshot(repo)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
+    assert "data/raw/extra.csv of model@v0.0.1" in err and "corrupt" in err
+    assert hashlib.md5(obj.read_bytes()).hexdigest() in err
+    out, err = cli_error(capsys, ["verify", "--stage", "prod", "--json"], 2)
+    report = json.loads(out)
+    assert report["verdict"] == "unverifiable" and report["exit_code"] == 2
+    assert report["path"] == "data/raw/extra.csv" and report["version"] == "model@v0.0.1"
+    assert_untouched(repo, before)
+
+
+def test_data_missing_from_the_cache_without_a_remote(repo: Path, capsys):
+    extra_object(repo).unlink()
+    before = snapshot(repo)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
+    assert "data/raw/extra.csv of model@v0.0.1" in err
+    assert "not in the DVC cache and no DVC remote is configured" in err
+    assert "make remote-s3" in err
+    assert_untouched(repo, before)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "code"),
+    [
+        (["verify"], "say which version", 2),
+        (["verify", "model@v0.0.1", "--stage", "prod"], "exactly one of", 2),
+        (["verify", "model@v9.9.9"], "model@v9.9.9 is not registered", 1),
+        (["verify", "--stage", "staging"], "no version of model holds stage 'staging'", 1),
+        (["verify", "--stage", "nope"], "stage 'nope' is not one of", 1),
+    ],
+)
+def test_refusals(repo: Path, capsys, argv, expected, code):
+    before = snapshot(repo)
+    assert expected in cli_error(capsys, argv, code)[1]
+    assert_untouched(repo, before)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_verify_removes_its_worktree(repo: Path, sig):
+    before = snapshot(repo)
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), "verify", "model@v0.0.1"],
+        cwd=repo,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    temp = Path(tempfile.gettempdir())
+    deadline = time.monotonic() + 60
+    # interrupt once dvc repro is running in the worktree (the prepared data appears)
+    while not list(temp.glob("modelops-verify-*/*/data/prepared")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip() == "error: interrupted; the temporary worktree was removed"
+    assert_untouched(repo, before)
