@@ -25,6 +25,7 @@ the train stage wrote into the bundle) are compared with today's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -375,16 +376,10 @@ def reproduce(wt: Path, stages: list[str]) -> str | None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    # Killed outright: what it leaves behind is in the worktree, which is removed next.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 # -- comparing ----------------------------------------------------------------------------
