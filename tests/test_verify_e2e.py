@@ -92,7 +92,8 @@ def assert_untouched(repo: Path, before: dict) -> None:
     for key in before:
         assert after[key] == before[key], key
     assert after["worktrees"].count("worktree ") == 1
-    assert not list(Path(tempfile.gettempdir()).iterdir()), "temporary worktree left behind"
+    left = list(Path(tempfile.gettempdir()).glob("modelops-verify-*"))
+    assert not left, "temporary worktree left behind"
 
 
 def lock_md5(repo: Path, rev: str, path: str) -> str:
@@ -235,3 +236,85 @@ def test_interrupted_verify_removes_its_worktree(repo: Path, sig):
     assert proc.returncode == 130, (out, err)
     assert err.strip() == "error: interrupted; the temporary worktree was removed"
     assert_untouched(repo, before)
+
+
+# -- data from a real S3 remote (SeaweedFS) -------------------------------------------------
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    from tests.seaweedfs import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.kill()  # nothing in it is kept
+
+
+@pytest.fixture(scope="module")
+def pushed(base: Path, s3, tmp_path_factory) -> Path:
+    """The registered repo with an S3 remote (the README's recipe) holding all its data."""
+    from tests.test_remote_e2e import use_remote
+
+    repo = tmp_path_factory.mktemp("pushed") / "repo"
+    shutil.copytree(base, repo, symlinks=True)
+    use_remote(repo, s3, s3.bucket("verify-pushed"), commit=False)
+    dvc(repo, "push")
+    return repo
+
+
+@pytest.fixture
+def remote_only(pushed: Path, repo: Path, s3) -> Path:
+    """A copy of ``pushed`` with a bucket of its own (a server-side copy) and no local cache."""
+    import uuid
+
+    client = s3.client()
+    bucket = s3.bucket(f"v-{uuid.uuid4().hex[:8]}")
+    for obj in client.list_objects_v2(Bucket="verify-pushed")["Contents"]:
+        client.copy_object(
+            Bucket=bucket, Key=obj["Key"], CopySource={"Bucket": "verify-pushed", "Key": obj["Key"]}
+        )
+    for name in ("config", "config.local"):
+        text = (pushed / ".dvc" / name).read_text().replace("verify-pushed", bucket)
+        (repo / ".dvc" / name).write_text(text)
+    shutil.rmtree(repo / ".dvc/cache")
+    return repo
+
+
+def remote_key(repo: Path, data: bytes) -> tuple[str, str]:
+    from tests.test_remote_e2e import bucket_of
+
+    md5 = hashlib.md5(data).hexdigest()
+    return bucket_of(repo), f"store/files/md5/{md5[:2]}/{md5[2:]}"
+
+
+def test_inputs_come_from_the_remote_without_filling_the_cache(remote_only: Path, capsys):
+    repo = remote_only
+    before = snapshot(repo)
+    assert cli.main(["verify", "--stage", "prod"]) == 0
+    assert capsys.readouterr().out.startswith("identical: model@v0.0.1 ")
+    assert_untouched(repo, before)
+    assert not (repo / ".dvc/cache").exists()  # read from the remote, hashed, never cached
+
+
+def test_a_corrupt_remote_object_then_a_missing_one(remote_only: Path, s3, capsys):
+    repo = remote_only
+    bucket, key = remote_key(repo, EXTRA)
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"id,reading\n1,9\n")
+    before = snapshot(repo)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
+    assert "data/raw/extra.csv of model@v0.0.1: the bytes in DVC remote 'storage'" in err
+    assert hashlib.md5(b"id,reading\n1,9\n").hexdigest() in err and "corrupt" in err
+    assert_untouched(repo, before)
+
+    s3.client().delete_object(Bucket=bucket, Key=key)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
+    assert "is not in the DVC cache nor on DVC remote 'storage'" in err
+    assert "`dvc push` it from a machine that has it" in err
+    assert_untouched(repo, before)
+
+
+def test_an_unreachable_remote(remote_only: Path, s3, capsys):
+    """Last in the module: the server stays down."""
+    s3.kill()
+    before = snapshot(remote_only)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
+    assert "DVC remote 'storage' cannot be reached" in err and s3.secret_key not in err
+    assert_untouched(remote_only, before)
