@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -49,6 +50,9 @@ def base(tmp_path_factory) -> Path:
     api.promote("model@v0.0.1", stage="prod", root=repo)
     with open(repo / "src/modelops/evaluation.py", "a") as f:
         f.write(HALVE_F1)
+    card = json.loads((repo / "metrics/card.json").read_text())
+    card["versions"]["numpy"] = "1.0.0"  # as if trained with another numpy
+    (repo / "metrics/card.json").write_text(json.dumps(card, indent=2) + "\n")
     dvc(repo, "commit", "--force")
     git(repo, "commit", "-q", "-am", "evaluation code that does not match the outputs")
     api.register(root=repo)
@@ -147,6 +151,9 @@ def test_output_that_its_code_does_not_produce_differs(repo: Path, capsys):
     assert float(recorded) == f1
     assert float(reproduced) == pytest.approx(f1 / 2, rel=1e-12)
     assert float(delta) == pytest.approx(-f1 / 2, rel=1e-5)
+    numpy = importlib.metadata.version("numpy")
+    assert "library versions differ from the ones in the version's model card" in out
+    assert f"(the likely cause of a difference): numpy 1.0.0 -> {numpy}" in out
     assert_untouched(repo, before)
 
 
@@ -162,6 +169,9 @@ def test_json_report_has_the_verdict_and_the_exit_code(repo: Path, capsys):
     by_path = {o["path"]: o for o in report["outputs"]}
     prepared = by_path["data/prepared"]
     assert prepared["identical"] and prepared["recorded"].endswith(".dir")
+    assert report["library_versions"]["changed"] == {
+        "numpy": ["1.0.0", importlib.metadata.version("numpy")]
+    }
     f1 = next(m for m in report["metrics"] if m["key"] == "f1")
     assert f1["delta"] == pytest.approx(-f1["recorded"] / 2)
     inputs = {i["path"]: i for i in report["inputs"]}

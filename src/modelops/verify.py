@@ -336,10 +336,13 @@ def check_deps(wt: Workspace, lock: dict[str, Any], ref: str) -> list[dict[str, 
 
 
 # -- running ------------------------------------------------------------------------------
-def _isolate_cache(wt: Path, cache: Path) -> None:
-    """The worktree's DVC uses a cache of its own (config.local is git-ignored, and the
-    highest-precedence config), so even a committed ``cache.dir`` is not written to."""
-    (wt / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+def _isolate(wt: Path, scratch: Path) -> None:
+    """The worktree's DVC keeps its cache and its state (site cache) in ``scratch``:
+    config.local is git-ignored and the highest-precedence config, so even a committed
+    ``cache.dir`` is not written to, and nothing is left in DVC's system-wide site cache."""
+    (wt / ".dvc" / "config.local").write_text(
+        f"[core]\n    site_cache_dir = {scratch / 'site'}\n[cache]\n    dir = {scratch / 'cache'}\n"
+    )
 
 
 def reproduce(wt: Path, stages: list[str]) -> str | None:
@@ -475,6 +478,7 @@ def _run(
     ref, commit = f"{name}@{info.version}", info.commit
     recorded_stages = list(lock["stages"])
     with user.temp_worktree(commit) as root:
+        _isolate(root, root.parent)
         wt = Workspace(root)
         declared = set(wt.stage_names())
         stages = [s for s in recorded_stages if s in declared]
@@ -495,8 +499,7 @@ def _run(
         sources = place_sources(user, wt, ref)
         deps = check_deps(wt, lock, ref)
         metric_files = wt.metric_paths()
-        wt.__dict__.pop("dvc", None)  # its index was read before the run; not reused
-        _isolate_cache(root, root.parent / "cache")
+        wt.close_dvc()  # its index was read before the run; not reused
         failure = reproduce(root, stages)
 
         rows, metrics = [], []
@@ -515,6 +518,7 @@ def _run(
                     metrics += compare_metrics(
                         path, user.json_at(commit, path), _read_json(root / path)
                     )
+        wt.close_dvc()
     return Report(
         model=name,
         version=info.version,

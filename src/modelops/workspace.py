@@ -138,6 +138,12 @@ class Workspace:
 
         return Repo(str(self.root))
 
+    def close_dvc(self) -> None:
+        """Release the DVC repo object (the next use opens a fresh one)."""
+        repo = self.__dict__.pop("dvc", None)
+        if repo is not None:
+            repo.close()
+
     def artifacts(self) -> dict[str, Any]:
         """{name: Artifact} declared in the workspace's dvc.yaml."""
         found: dict[str, Any] = {}
