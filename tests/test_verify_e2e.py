@@ -208,6 +208,42 @@ def test_data_missing_from_the_cache_without_a_remote(repo: Path, capsys):
     assert_untouched(repo, before)
 
 
+def _tag_with_edited_lock(repo: Path, edit) -> None:
+    """Commit a dvc.lock that no longer matches the tree and tag it model@v0.0.3 by hand
+    (`modelops register` would refuse the stale pipeline)."""
+    from modelops.params import yaml_loads
+
+    lock = yaml_loads((repo / "dvc.lock").read_text())
+    edit(lock["stages"]["prepare"])
+    (repo / "dvc.lock").write_text(json.dumps(lock, indent=1))  # JSON is YAML
+    git(repo, "commit", "-q", "-am", "a lock that does not match")
+    git(repo, "tag", "-a", "model@v0.0.3", "-m", "Register model v0.0.3")
+
+
+def _code_md5(stage: dict) -> None:
+    dep = next(d for d in stage["deps"] if d["path"] == "src/modelops/data.py")
+    dep["md5"] = "0" * 32
+
+
+def _param(stage: dict) -> None:
+    stage["params"]["params.yaml"]["split"]["seed"] = 7
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_code_md5, "src/modelops/data.py: input of stage prepare of model@v0.0.3 has md5 "),
+        (_param, "params.yaml: split of model@v0.0.3 is {'test_size': 0.2, 'seed': 42} but"),
+    ],
+)
+def test_inputs_that_do_not_match_the_lock_stop_it(repo: Path, capsys, edit, expected):
+    _tag_with_edited_lock(repo, edit)
+    before = snapshot(repo)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.3"], 2)
+    assert expected in err and "nothing was run" in err
+    assert_untouched(repo, before)
+
+
 @pytest.mark.parametrize(
     ("argv", "expected", "code"),
     [
