@@ -214,19 +214,19 @@ def _tag_with_edited_lock(repo: Path, edit) -> None:
     from modelops.params import yaml_loads
 
     lock = yaml_loads((repo / "dvc.lock").read_text())
-    edit(lock["stages"]["prepare"])
+    edit(lock)
     (repo / "dvc.lock").write_text(json.dumps(lock, indent=1))  # JSON is YAML
     git(repo, "commit", "-q", "-am", "a lock that does not match")
     git(repo, "tag", "-a", "model@v0.0.3", "-m", "Register model v0.0.3")
 
 
-def _code_md5(stage: dict) -> None:
-    dep = next(d for d in stage["deps"] if d["path"] == "src/modelops/data.py")
+def _code_md5(lock: dict) -> None:
+    dep = next(d for d in lock["stages"]["prepare"]["deps"] if d["path"] == "src/modelops/data.py")
     dep["md5"] = "0" * 32
 
 
-def _param(stage: dict) -> None:
-    stage["params"]["params.yaml"]["split"]["seed"] = 7
+def _param(lock: dict) -> None:
+    lock["stages"]["prepare"]["params"]["params.yaml"]["split"]["seed"] = 7
 
 
 @pytest.mark.parametrize(
@@ -241,6 +241,32 @@ def test_inputs_that_do_not_match_the_lock_stop_it(repo: Path, capsys, edit, exp
     before = snapshot(repo)
     _, err = cli_error(capsys, ["verify", "model@v0.0.3"], 2)
     assert expected in err and "nothing was run" in err
+    assert_untouched(repo, before)
+
+
+def test_a_stage_that_fails_today_differs(repo: Path, capsys):
+    with open(repo / "src/modelops/evaluation.py", "a") as f:
+        f.write('\nraise RuntimeError("boom: this code no longer runs")\n')
+    md5 = hashlib.md5((repo / "src/modelops/evaluation.py").read_bytes()).hexdigest()
+    git(repo, "commit", "-q", "-am", "code that crashes")
+
+    def edit(lock: dict) -> None:  # the lock records the crashing code, as if it had run
+        for stage in lock["stages"].values():
+            for dep in stage.get("deps", []):
+                if dep["path"] == "src/modelops/evaluation.py":
+                    dep["md5"] = md5
+
+    _tag_with_edited_lock(repo, edit)
+    before = snapshot(repo)
+    assert cli.main(["verify", "model@v0.0.3"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("differs: ")
+    table = out.split("\n\n")[0]
+    for path in ("models/model.npz", "metrics/metrics.json", "metrics/drift.json"):
+        assert f"{path} " in table  # the outputs of the failed stage and of those after it
+    assert "not produced" in table and "data/prepared" not in table
+    assert "dvc repro failed:" in out and "boom: this code no longer runs" in out
+    assert "metrics/metrics.json: f1" not in out  # no metric rows for a file not produced
     assert_untouched(repo, before)
 
 

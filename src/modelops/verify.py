@@ -283,7 +283,17 @@ def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, st
             rel = Path(dvcfile).parent / out["path"]
             path = rel.as_posix()
             dest = wt.root / rel
-            if dest.exists():  # a .dvc output is git-ignored: only a broken commit has it
+            if out.get("cache") is False:  # kept in git: checked where it is
+                actual = path_md5(wt, path)
+                if actual != md5:
+                    raise InputError(
+                        path,
+                        f"{path} of {ref} has md5 {actual}, not {md5} as {dvcfile} records; "
+                        f"nothing was run",
+                    )
+                placed.append({"path": path, "md5": md5, "record": dvcfile})
+                continue
+            if dest.exists():  # a cached .dvc output is git-ignored: only a broken commit has it
                 raise InputError(path, f"{path} of {ref} is both in git and in {dvcfile}")
             files = inputs.copy(md5, dest, path, dvcfile)
             placed.append({"path": path, "md5": md5, "record": dvcfile, "files": str(files)})
@@ -343,6 +353,15 @@ def _isolate(wt: Path, scratch: Path) -> None:
     (wt / ".dvc" / "config.local").write_text(
         f"[core]\n    site_cache_dir = {scratch / 'site'}\n[cache]\n    dir = {scratch / 'cache'}\n"
     )
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def reproduce(wt: Path, stages: list[str]) -> str | None:
@@ -500,6 +519,16 @@ def _run(
         deps = check_deps(wt, lock, ref)
         metric_files = wt.metric_paths()
         wt.close_dvc()  # its index was read before the run; not reused
+        # Outputs kept in git are in the worktree already: removed, so that one a stage
+        # never reached (after a failure) cannot pass for reproduced.
+        for stage in stages:
+            for out in lock["stages"][stage].get("outs") or []:
+                path = Path(out["path"])
+                if path.is_absolute() or ".." in path.parts:
+                    raise ModelopsError(
+                        f"{ref}: dvc.lock records output {path} outside the repository"
+                    )
+                _remove(root / path)
         failure = reproduce(root, stages)
 
         rows, metrics = [], []
@@ -514,7 +543,7 @@ def _run(
                 else:
                     now, files = path_md5(wt, path), []
                 rows.append(OutputRow(path, stage, recorded, now, files[:20]))
-                if path in metric_files and now != recorded:
+                if path in metric_files and now is not None and now != recorded:
                     metrics += compare_metrics(
                         path, user.json_at(commit, path), _read_json(root / path)
                     )
