@@ -190,6 +190,7 @@ def test_tampered_cache_object_stops_before_anything_runs(repo: Path, capsys):
     before = snapshot(repo)
     _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
     assert "data/raw/extra.csv of model@v0.0.1" in err and "corrupt" in err
+    assert str(obj) in err and "remove it and `dvc fetch` it again" in err
     assert hashlib.md5(obj.read_bytes()).hexdigest() in err
     out, err = cli_error(capsys, ["verify", "--stage", "prod", "--json"], 2)
     report = json.loads(out)
@@ -374,6 +375,7 @@ def test_a_corrupt_remote_object_then_a_missing_one(remote_only: Path, s3, capsy
     _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 2)
     assert "data/raw/extra.csv of model@v0.0.1: the bytes in DVC remote 'storage'" in err
     assert hashlib.md5(b"id,reading\n1,9\n").hexdigest() in err and "corrupt" in err
+    assert "`dvc push` a good copy" in err
     assert_untouched(repo, before)
 
     s3.client().delete_object(Bucket=bucket, Key=key)

@@ -79,7 +79,7 @@ class Report:
     version: str
     commit: str
     stages: list[str]
-    inputs: list[dict[str, str]]
+    inputs: list[dict[str, Any]]
     outputs: list[OutputRow]
     metrics: list[MetricRow]
     versions_recorded: dict[str, str]
@@ -221,11 +221,15 @@ class _Inputs:
         return found
 
     def _corrupt(self, path: str, actual: str, oid: str, where: str, record: str) -> InputError:
+        fix = (
+            "remove it and `dvc fetch` it again"
+            if where.startswith("the DVC cache")
+            else "`dvc push` a good copy from a machine that has one"
+        )
         return InputError(
             path,
             f"{path} of {self.ref}: the bytes in {where} have md5 {actual}, not {oid} as "
-            f"{record} records; that copy is corrupt: remove it and fetch it again "
-            f"(`dvc fetch`); nothing was run",
+            f"{record} records; that copy is corrupt: {fix}; nothing was run",
         )
 
     def copy_file(self, oid: str, dest: Path, path: str, record: str) -> None:
@@ -266,7 +270,7 @@ def _dvc_files(wt: Workspace) -> list[str]:
     return sorted(p for p in out.split("\0") if p and not p.startswith(".dvc/"))
 
 
-def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, str]]:
+def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, Any]]:
     """Every ``.dvc``-tracked output of the commit, copied into the worktree after its
     bytes were hashed; returns what was placed."""
     from modelops.params import yaml_loads
@@ -280,8 +284,10 @@ def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, st
             md5 = out.get("md5")
             if not md5:
                 continue
-            rel = Path(dvcfile).parent / out["path"]
+            rel = Path(os.path.normpath(Path(dvcfile).parent / out["path"]))
             path = rel.as_posix()
+            if rel.is_absolute() or rel.parts[0] == "..":
+                raise InputError(path, f"{dvcfile} of {ref} tracks {path}, outside the repository")
             dest = wt.root / rel
             if out.get("cache") is False:  # kept in git: checked where it is
                 actual = path_md5(wt, path)
@@ -296,7 +302,7 @@ def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, st
             if dest.exists():  # a cached .dvc output is git-ignored: only a broken commit has it
                 raise InputError(path, f"{path} of {ref} is both in git and in {dvcfile}")
             files = inputs.copy(md5, dest, path, dvcfile)
-            placed.append({"path": path, "md5": md5, "record": dvcfile, "files": str(files)})
+            placed.append({"path": path, "md5": md5, "record": dvcfile, "files": files})
     return placed
 
 
