@@ -37,6 +37,17 @@ def test_workflow_runs_tests_repro_and_reports_diffs():
         assert needle in runs
 
 
+def test_workflow_verifies_prod_when_a_remote_is_configured():
+    steps = read_yaml(ROOT / ".github/workflows/ci.yml")["jobs"]["test-and-reproduce"]["steps"]
+    step = next(s for s in steps if "modelops verify" in s.get("run", ""))
+    run = step["run"]
+    assert "modelops verify --stage prod" in run
+    # guarded: skipped without a DVC remote or without a prod holder, before verify runs
+    assert run.index("dvc remote list") < run.index("modelops verify")
+    assert run.index('"prod" in v["stages"]') < run.index("modelops verify")
+    assert 'exit "$rc"' in run  # its exit code (1 differs, 2 unreachable) fails the job
+
+
 def test_ci_run_calls_make_test():
     assert "make test" in (ROOT / ".ci/run").read_text()
 

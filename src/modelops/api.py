@@ -204,6 +204,33 @@ def checkout(
     return info
 
 
+def verify(
+    ref: str | None = None,
+    *,
+    version: str | None = None,
+    stage: str | None = None,
+    root: str | Path = ".",
+):
+    """Re-run a version's (or a stage holder's) pipeline from its commit in a temporary
+    worktree, inputs checked against their records first, and compare every output with
+    its dvc.lock. Returns a ``verify.Report``; raises ``InputError`` (exit 2) for inputs
+    that cannot be reached or do not match."""
+    from modelops import verify as ver
+
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    if bool(v) == bool(stage):
+        raise UsageError(
+            "give exactly one of NAME@vX.Y.Z (or --version) and --stage"
+            if v
+            else "say which version: NAME@vX.Y.Z, --version vX.Y.Z or --stage S"
+        )
+    if stage:
+        reg.check_stage(stage, _params(ws).registry)
+    info = reg.resolve(reg.state(ws), name, v, stage)
+    return ver.verify(ws, name, info)
+
+
 def list_versions(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:
     """Every version of every model (or of ``name``), highest first."""
     ws = workspace(root)

@@ -3,6 +3,11 @@
 Commands catch ``ModelopsError`` in one place (``modelops.stages._run`` and
 ``modelops.cli.main``), print ``error: <message>`` as a single line on stderr
 and exit with ``exit_code``. Anything else is a bug and keeps its traceback.
+
+Exit codes (README, "Exit codes"): 0 success; 1 a refused or failed operation
+(every error below unless it says otherwise), and for ``verify`` "the outputs
+differ" (a verdict, not an error); 2 a usage error, or for ``verify`` an input it
+cannot reach or whose bytes do not match their record (``InputError``).
 """
 
 from __future__ import annotations
@@ -43,3 +48,17 @@ class RegistryError(ModelopsError):
 
 class WorkspaceError(ModelopsError):
     """The checkout is not in a state that allows the operation (dirty tree, stale pipeline)."""
+
+
+class InputError(ModelopsError):
+    """verify: an input cannot be reached, or its bytes do not match their record (exit 2).
+
+    Distinct from a reproduction that differs (exit 1): nothing was re-run, so
+    nothing can be said about the version yet.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)

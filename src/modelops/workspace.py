@@ -1,5 +1,6 @@
 """Git and DVC operations on the checkout: clean-tree checks, reading files at a revision,
-cache presence, fetch, checkout. Commands are run as argument lists, never through a shell.
+cache presence, fetch, checkout, temporary worktrees and reading DVC objects (for verify).
+Commands are run as argument lists, never through a shell.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,8 @@ class Workspace:
             return self.git.git.execute(["git", *args], with_extended_output=False)
         except GitCommandError as exc:
             detail = (exc.stderr or exc.stdout or "").strip().removeprefix("stderr: ").strip("'\n ")
-            raise WorkspaceError(f"git {args[0]}: {detail or exc}") from None
+            verb = next((a for a in args if not a.startswith("-") and "=" not in a), args[0])
+            raise WorkspaceError(f"git {verb}: {detail or exc}") from None
 
     def commit_of(self, rev: str) -> str:
         return self.run_git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
@@ -135,6 +138,12 @@ class Workspace:
 
         return Repo(str(self.root))
 
+    def close_dvc(self) -> None:
+        """Release the DVC repo object (the next use opens a fresh one)."""
+        repo = self.__dict__.pop("dvc", None)
+        if repo is not None:
+            repo.close()
+
     def artifacts(self) -> dict[str, Any]:
         """{name: Artifact} declared in the workspace's dvc.yaml."""
         found: dict[str, Any] = {}
@@ -197,3 +206,98 @@ class Workspace:
                 repo.checkout(force=force)
             except Exception as exc:
                 raise ModelopsError(f"dvc checkout: {exc}") from None
+
+    # -- verify: an isolated worktree and DVC objects read without DVC's bookkeeping --------
+    @contextlib.contextmanager
+    def temp_worktree(self, commit: str) -> Iterator[Path]:
+        """A detached worktree of ``commit`` in a new temp directory, removed afterwards (on
+        errors, Ctrl-C and SIGTERM too). The checkout, its branch, index and tags are not
+        touched; git keeps an entry under .git/worktrees only while the worktree exists."""
+        import shutil
+        import signal
+        import tempfile
+        import threading
+
+        self.run_git("worktree", "prune")  # entries left by a run that was killed outright
+        parent = Path(tempfile.mkdtemp(prefix="modelops-verify-"))
+        path = parent / commit[:12]
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            # No hooks: a `dvc install`ed post-checkout hook would run DVC in the new tree.
+            self.run_git(
+                "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
+                str(path), commit,
+            )  # fmt: skip
+            yield path
+        finally:
+            try:
+                with contextlib.suppress(WorkspaceError):
+                    self.run_git("worktree", "remove", "--force", "--force", str(path))
+                shutil.rmtree(parent, ignore_errors=True)
+                with contextlib.suppress(WorkspaceError):
+                    self.run_git("worktree", "prune")
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+
+    def remote_name(self) -> str | None:
+        """The default DVC remote (workspace config, config.local included), if any."""
+        return self.dvc.config.get("core", {}).get("remote") or None
+
+    def open_object(self, oid: str) -> tuple[AbstractContextManager, str] | None:
+        """A DVC object's bytes as a binary stream, from the local cache or else the default
+        remote: (stream, where), or None when neither holds it. Nothing is written to the
+        cache: the caller hashes what it reads. Raises WorkspaceError for a remote that
+        cannot be reached."""
+        local = Path(self.dvc.cache.local.oid_to_path(oid))
+        if local.is_file():
+            return open(local, "rb"), f"the DVC cache ({local})"
+        name = self.remote_name()
+        if name is None:
+            return None
+        from modelops.remote import scrub
+
+        try:
+            odb = self.__dict__.get("_verify_odb") or self.dvc.cloud.get_remote_odb(
+                name, "verify", hash_name="md5"
+            )
+            self.__dict__["_verify_odb"] = odb
+            path = odb.oid_to_path(oid)
+            if not odb.fs.exists(path):
+                return None
+            return odb.fs.open(path, "rb"), f"DVC remote {name!r}"
+        except Exception as exc:  # DVC and the fs libraries raise many types here
+            why = scrub(str(exc), self) or type(exc).__name__
+            raise WorkspaceError(f"DVC remote {name!r} cannot be reached ({why})") from None
+
+    def tree_files(self, rel: str) -> list[str]:
+        """Files under directory ``rel`` that DVC hashes (.dvcignore and DVC's defaults
+        applied), as posix paths relative to it."""
+        base = os.path.join(str(self.root), rel)
+        found = self.dvc.dvcignore.find(self.dvc.fs, base)
+        return sorted(Path(os.path.relpath(f, base)).as_posix() for f in found)
+
+    def metric_paths(self) -> list[str]:
+        """Outputs dvc.yaml declares as metrics, relative to the root."""
+        return sorted(
+            Path(os.path.relpath(out.fs_path, self.root)).as_posix()
+            for out in self.dvc.index.outs
+            if out.is_metric
+        )
+
+    def stage_names(self) -> list[str]:
+        """Pipeline stages declared in the root dvc.yaml (not ``.dvc`` data sources)."""
+        from dvc.stage import PipelineStage
+
+        root = os.path.join(str(self.root), "dvc.yaml")
+        return [
+            s.name
+            for s in self.dvc.index.stages
+            if isinstance(s, PipelineStage) and os.path.abspath(s.path) == root
+        ]
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
