@@ -81,8 +81,11 @@ class Model:
             _member(zf, "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
             for name in sorted(arrays):
                 buf = io.BytesIO()
+                # asarray(order="C"), not ascontiguousarray: that one turns a 0-d array
+                # (a scalar intercept) into shape (1,), and the loader must get back the
+                # shape that was saved.
                 np.lib.format.write_array(
-                    buf, np.ascontiguousarray(arrays[name]), allow_pickle=False
+                    buf, np.asarray(arrays[name], order="C"), allow_pickle=False
                 )
                 _member(zf, f"{name}.npy", buf.getvalue())
         return out.getvalue()

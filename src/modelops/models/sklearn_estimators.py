@@ -85,12 +85,33 @@ def dumps(estimator: Any) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
         entries = [("schema.json", json.dumps(schema, indent=2).encode())]
-        entries += sorted((new, src.read(old)) for old, new in files.items())
+        entries += sorted((new, _zero_padding(src.read(old))) for old, new in files.items())
         for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             dst.writestr(info, data)
+    return out.getvalue()
+
+
+def _zero_padding(npy: bytes) -> bytes:
+    """An ``.npy`` member with the padding bytes of its records zeroed. scikit-learn's tree
+    nodes are C structs (57 bytes of fields, 64 per record) copied from uninitialised memory,
+    so without this the bytes of a forest depend on what the allocator handed back."""
+    import numpy as np
+
+    try:
+        array = np.lib.format.read_array(io.BytesIO(npy), allow_pickle=False)
+    except ValueError:  # object arrays: skops' own encoding, no padding to clean
+        return npy
+    fields = array.dtype.fields
+    if not fields or sum(f[0].itemsize for f in fields.values()) == array.dtype.itemsize:
+        return npy
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    out = io.BytesIO()
+    np.lib.format.write_array(out, clean, allow_pickle=False)
     return out.getvalue()
 
 
@@ -117,6 +138,11 @@ class SklearnModel:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SklearnModel:
         self.estimator.fit(X, y)
+        if getattr(self.estimator, "n_jobs", None) is not None:
+            # A forest sums its trees' probabilities in the order its threads finish, so
+            # parallel predictions differ in the last bits from run to run; fitting is
+            # seeded per tree and may stay parallel.
+            self.estimator.set_params(n_jobs=None)
         # HistGradientBoosting records its training loss per iteration when it scores.
         scores = getattr(self.estimator, "train_score_", None)
         if scores is not None and len(scores):
