@@ -233,3 +233,18 @@ def test_lock_md5_reads_the_outs():
     )
     assert bundle.lock_md5(lock, "models/model.npz") == "abc"
     assert bundle.lock_md5(lock, "models/other.npz") is None
+
+
+@pytest.mark.parametrize(
+    "member", ["model_skops.npy", "pre_scale.npy", "model_coef.npy", "model_intercept.npy"]
+)
+def test_a_bundle_missing_a_member_is_a_bundle_error(tmp_path, member):
+    model = "random_forest" if member == "model_skops.npy" else "linear_regression"
+    m, _ = fitted_on(messy_csv(tmp_path / "d.csv", "regression"), model)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(m.to_bytes())) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            if item.filename != member:
+                dst.writestr(item, src.read(item))
+    with pytest.raises(BundleError, match=rf"no '{member[: -len('.npy')].removeprefix('model_')}'"):
+        bundle.Model.from_bytes(out.getvalue())

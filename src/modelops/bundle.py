@@ -111,14 +111,19 @@ class Model:
                 f"retrain with this version of modelops (`dvc repro`)"
             )
         model_arrays = {k[len("model_") :]: v for k, v in arrays.items() if k.startswith("model_")}
-        return cls(
-            schema=Schema.from_dict(meta["schema"]),
-            preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
-            estimator=models.from_state(meta["model"], model_arrays),
-            info=meta["info"],
-            profile=meta.get("profile"),
-            profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
-        )
+        try:
+            return cls(
+                schema=Schema.from_dict(meta["schema"]),
+                preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
+                estimator=models.from_state(meta["model"], model_arrays),
+                info=meta["info"],
+                profile=meta.get("profile"),
+                profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
+            )
+        except KeyError as exc:  # a member or field this version writes is not there
+            raise BundleError(
+                f"{where}: incomplete modelops bundle (no {exc.args[0]!r}); run `dvc repro`"
+            ) from None
 
 
 def _member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
