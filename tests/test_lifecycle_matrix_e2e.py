@@ -1,12 +1,13 @@
 """Every model kind on every task it supports, through the whole life of a model.
 
-A repository per task (binary and multiclass with string labels, regression) holds a messy
-CSV and an incoming batch. Each case points params.yaml at its model, runs `dvc repro`
-(prepare, train, evaluate, and monitor over the incoming batch) and commits; then
-`modelops register`, `promote`, `predict` on a batch, `monitor` on the same batch, and one
-request to the task's server, which follows prod and swaps on `/v1/reload`. prepare runs once
+One repository holds a messy CSV and an incoming batch per task (binary and multiclass with
+string labels, regression), and a git worktree per task sharing its tags and DVC cache. Each
+case points its task's params.yaml at its model, runs `dvc repro` (prepare, train, evaluate,
+and monitor over the incoming batch) and commits; then `modelops register`, `promote`,
+`predict` on a batch, `monitor` on the same batch, and one request to the one server, which
+follows prod from version to version (and task to task) on `/v1/reload`. prepare runs once
 per task. The stage processes are most of the cost (each imports scikit-learn), so a worker
-thread per repository runs its next case's `dvc repro` while the other tasks' cases are
+thread per worktree runs its next case's `dvc repro` while the other tasks' cases are
 checked: the cases come in rounds, one per task.
 
 The numbers are checked against other paths, not against themselves: the served answer and
@@ -20,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import queue
-import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -91,15 +91,13 @@ def customers(task: str, n: int, seed: int) -> pd.DataFrame:
 
 
 class Lab:
-    """One task's repository, a worker thread that runs its cases' `dvc repro` one at a time
-    (each after the previous case's checks are done), and one server following prod."""
+    """One task's worktree and a worker thread that runs its cases' `dvc repro` one at a time,
+    each after the previous case's checks are done."""
 
     def __init__(self, task: str, repo: Path, cases: list[tuple[str, str, dict]]) -> None:
         self.task, self.repo = task, repo
         self.batch = repo / f"data/incoming/{task}/batch.csv"
         self.input = repo.parent / f"new-{task}.csv"
-        self.url: str | None = None
-        self._server = None
         self._todo: queue.Queue = queue.Queue()
         self._done: dict[str, queue.Queue] = {}
         for case in cases:
@@ -138,67 +136,86 @@ class Lab:
         """The case is checked: the worker may change the workspace for the next one."""
         self._next.set()
 
-    def serving(self) -> str:
-        if self.url is None:
-            self._server = server(self.repo)  # `modelops serve --stage prod` on a free port
-            self.url = self._server.__enter__()
-        return self.url
-
     def close(self) -> None:
         self._todo = queue.Queue()
         self._next.set()
         self._thread.join(600)
+
+
+class Matrix:
+    """The repository (its main worktree serves prod) and a worktree per task: one registry
+    of tags, one DVC cache, one server that follows prod from task to task."""
+
+    def __init__(self, main: Path) -> None:
+        self.main = main
+        self.labs: dict[str, Lab] = {}
+        self.url: str | None = None
+        self._server = None
+
+    def serving(self) -> str:
+        if self.url is None:
+            self._server = server(self.main)  # `modelops serve --stage prod` on a free port
+            self.url = self._server.__enter__()
+        return self.url
+
+    def close(self) -> None:
+        for lab in self.labs.values():
+            lab.close()
         if self._server is not None:
             self._server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
-def labs(request, tmp_path_factory):
-    """A repository per task, made from one template: three messy CSVs (each with a stray
-    word the params declare as missing) and an incoming batch per task. Each repository's
-    worker reproduces the cases selected to run (`-k` may pick a few), in their order."""
+def matrix(request, tmp_path_factory):
+    """Three messy CSVs (each with a stray word the params declare as missing) and an incoming
+    batch per task, committed; then a worktree per task whose worker reproduces the cases
+    selected to run (`-k` may pick a few), in their order."""
     selected = [
         (item.callspec.params["model"], item.callspec.params["task"], item.callspec.params["train"])
         for item in request.session.items
         if getattr(item, "originalname", None) == "test_model_kind_through_the_whole_life"
     ]
-    template = make_project(tmp_path_factory.mktemp("matrix") / "template")
+    root = tmp_path_factory.mktemp("matrix")
+    main = make_project(root / "main")
     for t, task in enumerate(TASKS):
         raw = customers(task, 300, seed=t)
         raw.loc[11, "income"] = "unknown"  # declared in data.na_values below
-        raw.to_csv(template / f"data/raw/{task}.csv", index=False)
+        raw.to_csv(main / f"data/raw/{task}.csv", index=False)
         batch = customers(task, 120, seed=10 + t)
         batch.loc[UNLABELLED_ROW, TARGET[task]] = None
-        (template / f"data/incoming/{task}").mkdir()
-        batch.to_csv(template / f"data/incoming/{task}/batch.csv", index=False)
-    batches = [f"data/incoming/{task}/batch.csv" for task in TASKS]
-    dvc(template, "add", *(f"data/raw/{t}.csv" for t in TASKS), *batches)
-    na_values = ["", "NA", "?", "unknown"]
+        (main / f"data/incoming/{task}").mkdir()
+        batch.to_csv(main / f"data/incoming/{task}/batch.csv", index=False)
+        batch["notes"] = "called twice"  # a column no model uses
+        batch.loc[UNLABELLED_ROW, "income"] = "about 40"  # not a number, not declared missing
+        batch.drop(columns=[TARGET[task]]).to_csv(root / f"new-{task}.csv", index=False)
+    tracked = [f"data/raw/{t}.csv" for t in TASKS] + [f"data/incoming/{t}/batch.csv" for t in TASKS]
+    dvc(main, "add", *tracked)
     set_params(
-        template,
+        main,
         **{
+            **task_params("binary", "logistic_regression", {}),  # each worktree sets its own
             "data.source": "csv",
-            "data.na_values": na_values,
+            "data.na_values": ["", "NA", "?", "unknown"],
             "train.random_forest.n_estimators": 10,
             "train.hist_gradient_boosting.max_iter": 20,
             "registry.gate.tolerance": 1.0,  # every case goes to prod; the gate still runs
             "serving.poll_seconds": 0,  # the server swaps on /v1/reload only
         },
     )
-    git(template, "add", "-A")
-    git(template, "commit", "-q", "-m", "three messy CSVs and their incoming batches")
-    labs = {}
-    for task in sorted({case[1] for case in selected}, key=TASKS.index):
-        repo = template.parent.parent / task / "repo"
-        shutil.copytree(template, repo, symlinks=True)
-        batch = pd.read_csv(repo / f"data/incoming/{task}/batch.csv", keep_default_na=False)
-        batch["notes"] = "called twice"  # a column no model uses
-        batch.loc[UNLABELLED_ROW, "income"] = "about 40"  # not a number, not declared missing
-        batch.drop(columns=[TARGET[task]]).to_csv(repo.parent / f"new-{task}.csv", index=False)
-        labs[task] = Lab(task, repo, [c for c in selected if c[1] == task])
-    yield labs
-    for lab in labs.values():
-        lab.close()
+    git(main, "add", "-A")
+    git(main, "commit", "-q", "-m", "three messy CSVs and their incoming batches")
+    git(main, "config", "gc.auto", "0")  # no auto-gc packing refs under a concurrent commit
+    m = Matrix(main)
+    try:
+        for task in sorted({case[1] for case in selected}, key=TASKS.index):
+            tree = root / task
+            git(main, "worktree", "add", "-q", "-b", task, str(tree), "HEAD")
+            dvc(tree, "cache", "dir", "--local", str(main / ".dvc/cache"))
+            dvc(tree, "checkout", *(f"{path}.dvc" for path in tracked))
+            m.labs[task] = Lab(task, tree, [c for c in selected if c[1] == task])
+        yield m
+    finally:
+        m.close()
 
 
 def ok(capsys, argv: list[str]) -> str:
@@ -258,16 +275,16 @@ def check_round_trip(repo: Path, model: str, version: str, batch: pd.DataFrame) 
     CASES,
     ids=[f"{m}-{train.get('solver', '')}-{t}".replace("--", "-") for m, t, train in CASES],
 )
-def test_model_kind_through_the_whole_life(labs, model, task, train, monkeypatch, capsys):
-    lab = labs[task]
+def test_model_kind_through_the_whole_life(matrix, model, task, train, monkeypatch, capsys):
+    lab = matrix.labs[task]
     try:
         lab.reproduced(model, train)
-        check_case(lab, model, task, monkeypatch, capsys)
+        check_case(matrix, lab, model, task, monkeypatch, capsys)
     finally:
         lab.release()
 
 
-def check_case(lab: Lab, model: str, task: str, monkeypatch, capsys) -> None:
+def check_case(matrix: Matrix, lab: Lab, model: str, task: str, monkeypatch, capsys) -> None:
     repo = lab.repo
     monkeypatch.chdir(repo)
     target = TARGET[task]
@@ -350,8 +367,8 @@ def check_case(lab: Lab, model: str, task: str, monkeypatch, capsys) -> None:
     for name, value in expect.items():
         assert perf["metrics"][name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
 
-    # the task's server, following prod: it swaps to this version and agrees with predict
-    url = lab.serving()
+    # the server, following prod: it swaps to this version and agrees with predict
+    url = matrix.serving()
     swap = httpx.post(f"{url}/v1/reload", timeout=60).json()
     assert swap["version"] == version and swap["error"] is None, swap
     info = httpx.get(f"{url}/v1/model").json()
