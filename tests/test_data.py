@@ -222,3 +222,41 @@ def test_schema_encodes_labels_as_class_indices():
     expected = [1, 1, 0, 2, -1, -1, 0]
     np.testing.assert_array_equal(schema.encode_labels(labels), expected)
     assert schema.encode_labels(labels).dtype == np.int64
+
+
+@pytest.mark.parametrize("row", [0, 99], ids=["in the training split", "in the test split"])
+def test_a_stray_word_in_a_numeric_column_is_refused_not_dropped(tmp_path, row):
+    """One "unknown" among numbers makes the reader type the column as text; it used to be
+    dropped as "identifier-like or free text", silently losing the feature."""
+    rng = np.random.default_rng(0)
+    n = 100
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(50, 15, n).round(2).astype(object),
+            "id": [f"C{i:04d}" for i in range(n)],
+            "y": rng.choice(["a", "b"], n),
+        }
+    )
+    frame.loc[row, "income"] = "unknown"
+    f = tmp_path / "d.csv"
+    frame.to_csv(f, index=False)
+    p = csv_params(f, positive_class="a")
+    with pytest.raises(DataError) as err:
+        data.prepare(p.data, p.split)
+    assert str(err.value) == (
+        "data: column 'income' holds numbers but for 1 value(s) ('unknown'); add them to "
+        "data.na_values to read them as missing, or fix the file"
+    )
+    p = csv_params(f, positive_class="a", na_values=["", "unknown"])
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.numeric == ["income"] and "id" in schema.dropped
+    assert train["income"].isna().sum() + test["income"].isna().sum() == 1
+
+
+def test_text_that_is_mostly_not_numbers_is_still_dropped(tmp_path):
+    n = 100
+    codes = [str(i) if i % 3 else f"X{i}" for i in range(n)]  # a third are not numbers
+    f = write(tmp_path, "code,y\n" + "".join(f"{c},{'ab'[i % 2]}\n" for i, c in enumerate(codes)))
+    p = csv_params(f, positive_class="a")
+    with pytest.raises(DataError, match=r"no usable feature columns .* code: text with"):
+        data.prepare(p.data, p.split)

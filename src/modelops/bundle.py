@@ -83,8 +83,11 @@ class Model:
             _member(zf, "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
             for name in sorted(arrays):
                 buf = io.BytesIO()
+                # asarray(order="C"), not ascontiguousarray: that one turns a 0-d array
+                # (a scalar intercept) into shape (1,), and the loader must get back the
+                # shape that was saved.
                 np.lib.format.write_array(
-                    buf, np.ascontiguousarray(arrays[name]), allow_pickle=False
+                    buf, np.asarray(arrays[name], order="C"), allow_pickle=False
                 )
                 _member(zf, f"{name}.npy", buf.getvalue())
         return out.getvalue()
@@ -110,14 +113,19 @@ class Model:
                 f"retrain with this version of modelops (`dvc repro`)"
             )
         model_arrays = {k[len("model_") :]: v for k, v in arrays.items() if k.startswith("model_")}
-        return cls(
-            schema=Schema.from_dict(meta["schema"]),
-            preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
-            estimator=models.from_state(meta["model"], model_arrays),
-            info=meta["info"],
-            profile=meta.get("profile"),
-            profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
-        )
+        try:
+            return cls(
+                schema=Schema.from_dict(meta["schema"]),
+                preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
+                estimator=models.from_state(meta["model"], model_arrays),
+                info=meta["info"],
+                profile=meta.get("profile"),
+                profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
+            )
+        except KeyError as exc:  # a member or field this version writes is not there
+            raise BundleError(
+                f"{where}: incomplete modelops bundle (no {exc.args[0]!r}); run `dvc repro`"
+            ) from None
 
 
 def library_versions() -> dict[str, str]:

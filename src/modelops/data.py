@@ -406,9 +406,10 @@ def _stratified_test_rows(
 
 
 def column_roles(
-    train: pd.DataFrame, target: str, max_categories: int
+    train: pd.DataFrame, target: str, max_categories: int, test: pd.DataFrame | None = None
 ) -> tuple[list[str], list[str], dict[str, str]]:
-    """Decide on the training split which columns are numeric, categorical or dropped (and why)."""
+    """Decide on the training split which columns are numeric, categorical or dropped (and why).
+    A column of numbers with a few stray words (in either split) is refused, not dropped."""
     import pandas as pd
 
     numeric: list[str] = []
@@ -433,6 +434,7 @@ def column_roles(
             if n_unique <= max_categories:
                 categorical.append(str(name))
             else:
+                _refuse_stray_text(str(name), col, None if test is None else test[name])
                 dropped[str(name)] = (
                     f"text with {n_unique} distinct values, more than "
                     f"data.max_categories={max_categories} (identifier-like or free text)"
@@ -447,6 +449,30 @@ def column_roles(
     return numeric, categorical, dropped
 
 
+# A text column whose values are at least this share numbers is numbers with stray words.
+NUMBERS_SHARE = 0.95
+
+
+def _refuse_stray_text(name: str, train: pd.Series, test: pd.Series | None) -> None:
+    """Stop on a column of numbers that a few words made text ("unknown", "n/a!"): dropping it
+    as free text would silently lose a feature. The message names the words to declare."""
+    import pandas as pd
+
+    present = train.dropna()
+    head = pd.to_numeric(present.iloc[:1000], errors="coerce")
+    if not len(head) or head.notna().mean() < NUMBERS_SHARE:
+        return
+    values = present if test is None else pd.concat([present, test.dropna()])
+    words = values[pd.to_numeric(values, errors="coerce").isna()]
+    if not len(words) or len(words) > (1 - NUMBERS_SHARE) * len(values):
+        return
+    shown = ", ".join(repr(str(w)) for w in words.unique()[:3])
+    raise DataError(
+        f"data: column {name!r} holds numbers but for {len(words)} value(s) ({shown}); "
+        f"add them to data.na_values to read them as missing, or fix the file"
+    )
+
+
 def prepare(
     p: DataParams, s: SplitParams, root: Path = Path(".")
 ) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
@@ -456,7 +482,7 @@ def prepare(
     frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where)
     train, test = split(frame, target, task, s, consume=source["kind"] == "csv")
     del frame
-    numeric, categorical, dropped = column_roles(train, target, p.max_categories)
+    numeric, categorical, dropped = column_roles(train, target, p.max_categories, test)
     keep = [*numeric, *categorical, target]
     schema = Schema(
         task=task,

@@ -449,22 +449,27 @@ def _dir_changes(user: Workspace, oid: str, reproduced: list[dict[str, str]]) ->
 
 
 def library_versions_today(recorded: dict[str, str]) -> dict[str, str]:
-    """Today's versions of the libraries the card lists (``modelops`` itself is left out:
-    verify runs the commit's own code)."""
+    """Today's versions of the libraries the card lists, as ``bundle.library_versions`` words
+    them (``modelops`` itself is left out: verify runs the commit's own code)."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
+    from modelops.bundle import library_versions
+
+    now = library_versions()
     today = {}
-    for lib in recorded:
+    for lib, was in recorded.items():
         if lib == "modelops":
             continue
-        if lib == "python":
+        if lib == "python" and was.count(".") > 1:  # cards from before bundles kept 3.11 only
             today[lib] = platform.python_version()
-            continue
-        try:
-            today[lib] = version(lib)
-        except PackageNotFoundError:
-            today[lib] = "not installed"
+        elif lib in now:
+            today[lib] = now[lib]
+        else:
+            try:
+                today[lib] = version(lib)
+            except PackageNotFoundError:
+                today[lib] = "not installed"
     return today
 
 

@@ -234,11 +234,6 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-# evaluate cannot load a numpy linear-regression bundle yet (issue 12 item 2: the saved 0-d
-# intercept comes back with shape (1,)); these run prepare and train only until that fix lands.
-UNTIL_TRAIN = {"bundled-linear-closed-form", "synthetic-regression-gd"}
-
-
 def _shop_csv(path: Path) -> None:
     import numpy as np
     import pandas as pd
@@ -314,8 +309,8 @@ def observed(tmp_path_factory) -> dict[str, dict[str, Any]]:
             _shop_csv(workdir / changes["data.path"])
         dirs[name] = workdir
     out = {}
-    for i, stage in enumerate(STAGES):
-        todo = [d for n, d in dirs.items() if n not in UNTIL_TRAIN or i <= STAGES.index("train")]
+    for stage in STAGES:
+        todo = list(dirs.values())
         if stage == "monitor":
             for workdir in todo:
                 _write_batch(workdir, read_yaml(workdir / "params.yaml"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelops.errors import BundleError
 from modelops.models.gd import GDConfig, minimize
 
 if TYPE_CHECKING:
@@ -166,8 +167,8 @@ class LinearRegression(_Linear):
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearRegression:
         m = cls()
-        m.coef_ = arrays["coef"]
-        m.intercept_ = float(arrays["intercept"])
+        m.coef_, m.intercept_ = _coef_intercept(cls.kind, arrays, multiclass=False)
+        m.lr_, m.epochs_run_ = meta.get("lr"), meta.get("epochs_run", 0)
         return m
 
 
@@ -207,7 +208,33 @@ class LogisticRegression(_Linear):
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LogisticRegression:
         m = cls()
-        m.coef_ = arrays["coef"]
-        intercept = arrays["intercept"]
-        m.intercept_ = intercept if intercept.ndim else float(intercept)
+        m.coef_, m.intercept_ = _coef_intercept(cls.kind, arrays, multiclass=True)
+        m.lr_, m.epochs_run_ = meta.get("lr"), meta.get("epochs_run", 0)
         return m
+
+
+def _coef_intercept(
+    kind: str, arrays: dict[str, np.ndarray], multiclass: bool
+) -> tuple[np.ndarray, float | np.ndarray]:
+    """The saved ``coef`` and ``intercept``, refused unless their shapes are the ones ``state``
+    writes: coef (d,) with a scalar intercept, or (a multiclass model) coef (d, k) with
+    intercept (k,), k ≥ 3. Bundles written before the writer kept 0-d arrays
+    stored the scalar intercept as shape (1,); that one legacy shape is read as the scalar."""
+    try:
+        coef, intercept = arrays["coef"], arrays["intercept"]
+    except KeyError as exc:
+        raise BundleError(f"bundle: the {kind} model has no {exc.args[0]!r} array") from None
+    shapes = f"coef {coef.shape}, intercept {intercept.shape}"
+    if coef.dtype.kind != "f" or intercept.dtype.kind != "f":
+        raise BundleError(
+            f"bundle: the {kind} model's arrays are not floats ({coef.dtype}, "
+            f"{intercept.dtype}); retrain it with `dvc repro`"
+        )
+    if coef.ndim == 1 and intercept.shape in ((), (1,)):
+        return coef, float(intercept.reshape(()))
+    if multiclass and coef.ndim == 2 and coef.shape[1] >= 3 and intercept.shape == coef.shape[1:]:
+        return coef, intercept
+    raise BundleError(
+        f"bundle: the {kind} model's arrays have shapes {shapes}, which this version of "
+        f"modelops did not write; retrain it with `dvc repro`"
+    )

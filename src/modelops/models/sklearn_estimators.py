@@ -85,12 +85,33 @@ def dumps(estimator: Any) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
         entries = [("schema.json", json.dumps(schema, indent=2).encode())]
-        entries += sorted((new, src.read(old)) for old, new in files.items())
+        entries += sorted((new, _zero_padding(src.read(old))) for old, new in files.items())
         for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             dst.writestr(info, data)
+    return out.getvalue()
+
+
+def _zero_padding(npy: bytes) -> bytes:
+    """An ``.npy`` member with the padding bytes of its records zeroed. scikit-learn's tree
+    nodes are C structs (57 bytes of fields, 64 per record) copied from uninitialised memory,
+    so without this the bytes of a forest depend on what the allocator handed back."""
+    import numpy as np
+
+    try:
+        array = np.lib.format.read_array(io.BytesIO(npy), allow_pickle=False)
+    except ValueError:  # object arrays: skops' own encoding, no padding to clean
+        return npy
+    fields = array.dtype.fields
+    if not fields or sum(f[0].itemsize for f in fields.values()) == array.dtype.itemsize:
+        return npy
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    out = io.BytesIO()
+    np.lib.format.write_array(out, clean, allow_pickle=False)
     return out.getvalue()
 
 
