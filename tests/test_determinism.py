@@ -97,13 +97,17 @@ from pathlib import Path
 if sys.argv[1] == "pinned":
     from modelops import numerics
     numerics.pin_process()
-from modelops.stages import train
+from modelops.stages import evaluate, train
 out = {}
 for name, params, data in json.loads(sys.argv[2]):
-    model, loss = Path(f"out-{name}.npz"), Path(f"out-{name}.json")
+    model, loss, metrics, card = (Path(f"out-{name}.{x}") for x in ("npz", "json", "m", "card"))
     argv = ["--params", params, "--data", data, "--model", str(model), "--loss", str(loss)]
     assert train.main(argv) == 0, name
-    out[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in (model, loss)]
+    argv = ["--params", params, "--data", data, "--model", str(model), "--metrics", str(metrics),
+            "--plots", f"out-{name}-plots", "--card", str(card), "--lock", "no.lock"]
+    assert evaluate.main(argv) == 0, name
+    files = [model, loss, metrics, card.with_suffix(".json")]
+    out[name] = [hashlib.md5(p.read_bytes()).hexdigest() for p in files]
 print("RESULT " + json.dumps(out, sort_keys=True))
 """
 
@@ -190,6 +194,9 @@ def machines() -> dict[str, dict]:
 
 
 def test_every_model_kind_gives_the_same_bytes_under_every_emulated_machine(jobs):
+    """Train and evaluate, every kind: what a shell exports cannot reach a pinned process (the
+    control below shows it reaches unpinned code). That the pinned values themselves give the
+    same bytes on another CPU is the qemu test's to show."""
     work, todo = jobs
     pinned = {name: train_all(work, todo, "pinned", env) for name, env in machines().items()}
     reference = pinned["this machine"]
@@ -220,8 +227,11 @@ QEMU = shutil.which("qemu-x86_64")
 
 @pytest.mark.skipif(QEMU is None, reason="qemu-user is not installed (.ci/run installs it)")
 def test_an_emulated_cpu_without_avx_gives_the_same_bytes(jobs):
-    """qemu-user runs the trainers on a Nehalem CPU (SSE4.2, no AVX/FMA): numpy, OpenBLAS
-    and glibc all detect it themselves. Control: unpinned, that CPU changes numpy's dispatch."""
+    """qemu-user runs the numpy trainers and evaluate on a Nehalem CPU (SSE4.2, no AVX/FMA),
+    which numpy, OpenBLAS and glibc each detect for themselves. Pinned, it gives the bytes this
+    machine gives. Unpinned (one thread), it gives the same bytes too: the pin is what the
+    oldest CPU the wheels run on does by itself, so a pin changed to a newer kernel or
+    dispatch level fails here. Control: unpinned, this machine gives other bytes."""
     work, todo = jobs
     # Emulation is slow (about 10x): the two numpy trainers, whose bytes the CPU moves most.
     picked = [
@@ -235,9 +245,13 @@ def test_an_emulated_cpu_without_avx_gives_the_same_bytes(jobs):
         [*qemu, sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert seen.stdout.strip() == "False", "qemu did not hide AVX: the emulation proves nothing"
+    one_thread = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     native = train_all(work, picked, "pinned", {})
-    emulated = train_all(work, picked, "pre-pinned", {}, prefix=qemu)
-    assert emulated == native
+    assert train_all(work, picked, "pre-pinned", {}, prefix=qemu) == native
+    assert train_all(work, picked, "ambient", one_thread, prefix=qemu) == native
+    if _cpu_has("avx2"):
+        own = train_all(work, picked, "ambient", one_thread)
+        assert own["binary-0-logistic_regression"] != native["binary-0-logistic_regression"]
 
 
 def test_pinned_environ_replaces_what_the_shell_exports():

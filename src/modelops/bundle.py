@@ -189,7 +189,7 @@ def load_locked(path: str | Path, lock: str | Path) -> tuple[Model, bytes]:
     """Load a pipeline output bundle, checked against the md5 that ``lock`` (a dvc.lock)
     records for it. Outside DVC (no lock, or no entry) there is nothing to check against."""
     lock = Path(lock)
-    expected = lock_md5(lock.read_text(), str(path)) if lock.exists() else None
+    expected = lock_md5(lock.read_text(encoding="utf-8"), str(path)) if lock.exists() else None
     data = read_verified(path, expected)
     return Model.from_bytes(data, where=str(path)), data
 

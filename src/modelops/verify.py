@@ -278,7 +278,7 @@ def place_sources(user: Workspace, wt: Workspace, ref: str) -> list[dict[str, An
     inputs = _Inputs(user, ref)
     placed = []
     for dvcfile in _dvc_files(wt):
-        record = yaml_loads((wt.root / dvcfile).read_text()) or {}
+        record = yaml_loads((wt.root / dvcfile).read_text(encoding="utf-8")) or {}
         for out in record.get("outs") or []:
             _hash_name(out, dvcfile)
             md5 = out.get("md5")
@@ -336,7 +336,11 @@ def check_deps(wt: Workspace, lock: dict[str, Any], ref: str) -> list[dict[str, 
                 )
             checked[path] = {"path": path, "md5": actual, "stage": name}
         for file, values in (stage.get("params") or {}).items():
-            current = yaml_loads((wt.root / file).read_text()) if (wt.root / file).is_file() else {}
+            current = (
+                yaml_loads((wt.root / file).read_text(encoding="utf-8"))
+                if (wt.root / file).is_file()
+                else {}
+            )
             for key, recorded in (values or {}).items():
                 value: Any = current
                 for part in key.split("."):
@@ -422,7 +426,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
 
@@ -441,7 +445,7 @@ def _dir_changes(user: Workspace, oid: str, reproduced: list[dict[str, str]]) ->
     local cache (a convenience: the verdict does not depend on it)."""
     local = Path(user.dvc.cache.local.oid_to_path(oid))
     try:
-        recorded = {e["relpath"]: e["md5"] for e in json.loads(local.read_text())}
+        recorded = {e["relpath"]: e["md5"] for e in json.loads(local.read_bytes())}
     except (OSError, ValueError, KeyError, TypeError):
         return []
     now = {e["relpath"]: e["md5"] for e in reproduced}

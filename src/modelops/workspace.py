@@ -176,7 +176,7 @@ class Workspace:
             if not cache_file.exists():
                 missing.append(path)
             elif md5.endswith(".dir"):
-                entries = json.loads(cache_file.read_text())
+                entries = json.loads(cache_file.read_bytes())
                 if any(not Path(odb.oid_to_path(e["md5"])).exists() for e in entries):
                     missing.append(path)
         return missing

@@ -23,7 +23,7 @@ def _body(args: argparse.Namespace) -> None:
 
     p = params.load(args.params)
     model, _ = bundle.load_locked(args.model, args.lock)
-    reference = json.loads(Path(args.metrics).read_text()) if Path(args.metrics).exists() else {}
+    reference = json.loads(Path(args.metrics).read_bytes()) if Path(args.metrics).exists() else {}
     files = sorted(args.incoming.glob("*.csv")) if args.incoming.is_dir() else []
     summary: dict = {"batches": len(files), "alerts": 0, "warnings": 0, "files": {}}
     for path in files:

@@ -32,7 +32,7 @@ def _body(args: argparse.Namespace) -> None:
     from modelops.profile import build_profile
 
     p = params.load(args.params)
-    schema = Schema.from_dict(json.loads((args.data / SCHEMA_FILE).read_text()))
+    schema = Schema.from_dict(json.loads((args.data / SCHEMA_FILE).read_bytes()))
     frame = read_prepared(args.data / TRAIN_FILE)
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
