@@ -13,31 +13,15 @@ and any stage holder (retired or not) needs, and removes the rest from the cache
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
 from modelops.errors import RegistryError, WorkspaceError
+from modelops.workspace import scrub
 
 if TYPE_CHECKING:
     from modelops.workspace import Workspace
-
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-def scrub(message: str, ws: Workspace | None = None) -> str:
-    """Remove secrets (from the environment and .dvc/config.local) from a message."""
-    secrets = [os.environ.get(k) for k in SECRET_ENV]
-    if ws is not None:
-        try:
-            for section in ws.dvc.config.get("remote", {}).values():
-                secrets += [section.get(k) for k in ("secret_access_key", "session_token")]
-        except Exception:  # a broken config is reported elsewhere
-            pass
-    for secret in filter(None, secrets):
-        message = message.replace(secret, "***")
-    return message
 
 
 def default_remote(ws: Workspace, remote: str | None) -> str:

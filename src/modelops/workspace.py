@@ -16,6 +16,22 @@ from typing import Any
 
 from modelops.errors import ModelopsError, WorkspaceError
 
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def scrub(message: str, ws: Workspace | None = None) -> str:
+    """Remove secrets (from the environment and .dvc/config.local) from a message."""
+    secrets = [os.environ.get(k) for k in SECRET_ENV]
+    if ws is not None:
+        try:
+            for section in ws.dvc.config.get("remote", {}).values():
+                secrets += [section.get(k) for k in ("secret_access_key", "session_token")]
+        except Exception:  # a broken config is reported elsewhere
+            pass
+    for secret in filter(None, secrets):
+        message = message.replace(secret, "***")
+    return message
+
 
 class Workspace:
     """The git + DVC repository that holds the model."""
@@ -257,8 +273,6 @@ class Workspace:
         name = self.remote_name()
         if name is None:
             return None
-        from modelops.remote import scrub
-
         try:
             odb = self.__dict__.get("_verify_odb") or self.dvc.cloud.get_remote_odb(
                 name, "verify", hash_name="md5"
