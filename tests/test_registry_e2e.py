@@ -91,9 +91,13 @@ def test_register_records_lineage(base: Path):
     assert lin["created"].endswith("+00:00")
 
 
-def test_register_bumps_and_takes_explicit_versions(repo: Path):
+def test_register_bumps_and_takes_explicit_versions(repo: Path, capsys):
     git(repo, "commit", "-q", "--allow-empty", "-m", "same model, new commit")
-    assert api.register(bump="minor").version == "v0.1.0"
+    assert cli.main(["register", "--bump", "minor"]) == 0
+    out = capsys.readouterr().out
+    # Issue 13, item 21: `git push origin TAG` would share the tag without its bytes.
+    assert "share it with: modelops publish model@v0.1.0" in out and "git push" not in out
+    assert "model@v0.1.0" in tags(repo)
     git(repo, "commit", "-q", "--allow-empty", "-m", "again")
     assert api.register(version="v2.0.0", message="by hand").version == "v2.0.0"
     assert message(repo, "model@v2.0.0")["message"] == "by hand"

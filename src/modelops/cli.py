@@ -36,7 +36,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         f"registered {info.name}@{info.version} at {info.commit[:8]} "
         f"(model md5 {lin['model']['md5']})"
     )
-    print(f"publish it with: git push origin {info.registered.tag}")
+    # Not `git push origin TAG`: that shares the tag without the bytes it names.
+    print(f"share it with: modelops publish {info.name}@{info.version}")
     return 0
 
 
