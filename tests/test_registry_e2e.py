@@ -322,6 +322,23 @@ def test_show_and_history(repo: Path, capsys):
     assert "v0.0.1   prod" in capsys.readouterr().out
 
 
+def test_history_and_show_print_control_characters_escaped(repo: Path, capsys, monkeypatch):
+    """Issue 13, item 14: a tag's author and message come from whoever pushed it; escape
+    sequences in them must not reach the terminal."""
+    evil = "Eve \x1b]0;owned\x07\x1b[2J\u202e"
+    monkeypatch.setenv("GIT_COMMITTER_NAME", evil)
+    api.promote("model@v0.0.1", stage="prod", force=True, reason="ok\x1b[31m\nforged line")
+    for argv in (["history"], ["show", "model@v0.0.1"]):
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+        if argv == ["history"]:
+            assert "Eve \\x1b]0;owned\\x07\\x1b[2J\\u202e" in out  # shown, escaped
+    assert cli.main(["history", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["author"].startswith(evil) for r in rows)  # JSON keeps the true value
+
+
 # -- get ---------------------------------------------------------------------------------
 def test_get_matches_dvc_artifacts_get(repo: Path, tmp_path: Path):
     api.promote("model@v0.0.1", stage="prod")

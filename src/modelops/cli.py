@@ -16,10 +16,21 @@ from typing import Any
 from modelops import __version__
 
 
+def _safe(value: Any) -> str:
+    """Text a terminal shows as it is: tag authors and messages come from anyone who can
+    push a tag, so control characters (escape sequences, newlines, bidi overrides) print
+    escaped, as ``\\x1b`` or ``\\u202e``."""
+    import unicodedata
+
+    return "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in str(value)
+    )
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[_safe(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(columns), *(line(r) for r in cells)]).rstrip()
 
 
@@ -118,14 +129,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines = [
         f"{d['name']}@{d['version']}  commit {d['commit']}",
         f"stages: {', '.join(d['stages']) or '-'}   retired: {'yes' if d['retired'] else 'no'}",
-        f"registered {d['registered_at']} by {d['author']}",
+        f"registered {d['registered_at']} by {_safe(d['author'])}",
     ]
     if lin.get("model"):
         m = lin["model"]
         lines.append(f"model: {m['path']} md5 {m['md5']} sha256 {m['sha256']}")
     if d["metrics"]:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in d["metrics"].items()))
-    lines += ["events:"] + [f"  {e['time']}  {e['tag']}  {e['summary']}" for e in d["events"]]
+    lines += ["events:"] + [
+        f"  {e['time']}  {_safe(e['tag'])}  {_safe(e['summary'])}" for e in d["events"]
+    ]
     _emit(args, d, "\n".join(lines))
     return 0
 
