@@ -16,6 +16,10 @@ help: ## Show this help
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml .ci/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "error: modelops needs Python >= 3.11 (the pinned numpy 2.4 and pandas 3.1 do);" \
+	    "'$(PYTHON)' is $$($(PYTHON) -V 2>/dev/null || echo "not found"): run make with PYTHON=python3.11 or newer" >&2; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]'
 	touch $(STAMP)

@@ -30,7 +30,14 @@ def set_params(repo: Path, **changes) -> None:
 
 
 def test_fresh_clone_reproduces_byte_identical_outputs(project):
-    """`dvc repro` on a clone re-creates every output; dvc.lock and git stay unchanged."""
+    """`dvc repro` on a clone re-creates every output; dvc.lock and git stay unchanged (on any
+    x86-64 CPU: the stages pin their numerics). Bundles record Python's feature release, so
+    the committed lock is for the one that wrote it."""
+    import platform
+
+    recorded = json.loads((project / "metrics/card.json").read_text())["versions"]["python"]
+    if recorded != ".".join(platform.python_version_tuple()[:2]):
+        pytest.skip(f"the committed dvc.lock was written with Python {recorded}")
     lock_before = (project / "dvc.lock").read_text()
     dvc(project, "repro")
     assert (project / "models/model.npz").is_file()

@@ -94,3 +94,32 @@ def test_code_passes_ruff():
             text=True,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_make_refuses_a_python_older_than_the_pins_need(tmp_path):
+    """Issue 13, item 24: a resolver error from pip is no way to learn the Python is too old."""
+    fake = tmp_path / "python3.10"
+    fake.write_text('#!/bin/sh\n[ "$1" = "-V" ] && echo "Python 3.10.14" && exit 0\nexit 1\n')
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        ["make", "-s", "venv", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "error: modelops needs Python >= 3.11" in proc.stderr
+    assert "is Python 3.10.14" in proc.stderr
+    assert not (tmp_path / "venv").exists()
+
+
+def test_workflow_runs_the_pythons_pyproject_claims():
+    import tomllib
+
+    claim = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert claim == ">=3.11"
+    job = read_yaml(ROOT / ".github/workflows/ci.yml")["jobs"]["test-and-reproduce"]
+    versions = job["strategy"]["matrix"]["python-version"]
+    assert versions[0] == "3.11" and len(versions) >= 2
+    with_lock = [s for s in job["steps"] if "git diff --exit-code dvc.lock" in s.get("run", "")]
+    assert with_lock and "matrix.python-version == '3.11'" in with_lock[0]["if"]

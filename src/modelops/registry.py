@@ -110,7 +110,7 @@ class VersionInfo:
 def _iso(ts: int) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _kind(action: Any) -> str:
@@ -509,7 +509,7 @@ def register(
         "params": card.get("params") or {},
         "metrics": metrics_at(ws, head),
         "creator": ws.author(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **({"message": message} if message else {}),
     }
 
