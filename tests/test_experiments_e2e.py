@@ -145,7 +145,9 @@ def test_merge_regenerates_conflicting_outputs(repo: Path, capsys):
     assert cli.main(["merge", "more-l2"]) == 0
     out = capsys.readouterr().out
     assert "regenerated (were in conflict): " in out and "dvc.lock" in out
-    assert "re-ran: " in out and "train" in out
+    assert "reproduced (run, or restored from DVC's run cache): " in out and "train" in out
+    subject, blank, *_ = git(repo, "log", "-1", "--format=%B").stdout.splitlines()
+    assert subject == "Merge more-l2" and blank == ""  # issue 13, item 22
     assert git(repo, "status", "--porcelain").stdout == ""
     params = (repo / "params.yaml").read_text()
     assert "l2: 0.01" in params and "scale: false" in params
@@ -154,6 +156,19 @@ def test_merge_regenerates_conflicting_outputs(repo: Path, capsys):
     dvc(repo, "repro", "-f")  # the merge commit's lock is what a fresh repro gives
     assert (repo / "dvc.lock").read_text() == lock
     assert len(git(repo, "log", "-1", "--format=%P").stdout.split()) == 2
+
+
+def test_merge_of_a_plain_descendant_fast_forwards(repo: Path, capsys):
+    """Issue 13, item 22: no merge commit where git would fast-forward."""
+    branch_with(repo, "ahead", **{"train.l2": 0.02})
+    target = git(repo, "rev-parse", "ahead").stdout.strip()
+    git(repo, "checkout", "-q", "main")
+    dvc(repo, "checkout")
+    assert cli.main(["merge", "ahead"]) == 0
+    assert git(repo, "rev-parse", "HEAD").stdout.strip() == target
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert "up to date" in dvc(repo, "status").stdout
+    assert "l2: 0.02" in (repo / "params.yaml").read_text()
 
 
 def test_conflicting_params_stop_in_merging_state(repo: Path, capsys):

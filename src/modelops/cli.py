@@ -214,7 +214,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
         return 0
     if result.regenerated:
         print(f"regenerated (were in conflict): {', '.join(result.regenerated)}")
-    print(f"re-ran: {', '.join(result.reran) or 'nothing (outputs were current)'}")
+    done = ", ".join(result.reran) or "nothing (outputs were current)"
+    print(f"reproduced (run, or restored from DVC's run cache): {done}")
     print(f"merged {args.branch}: {result.commit[:8]}")
     return 0
 

@@ -174,6 +174,15 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
     except WorkspaceError:
         raise UsageError(f"{branch_name!r} is not a branch or revision here") from None
     generated = generated_paths(ws)
+    head = ws.head()
+    descendant = (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", head, branch_name], cwd=ws.root
+        ).returncode
+        == 0
+    )
+    if descendant and ws.commit_of(branch_name) != head:
+        return _fast_forward(ws, branch_name, generated)
     proc = subprocess.run(
         ["git", "merge", "--no-commit", "--no-ff", branch_name],
         cwd=ws.root,
@@ -204,12 +213,28 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
     for ignore in ws.run_git("ls-files", "--modified", "--others", "--exclude-standard").split():
         if ignore.endswith(".gitignore"):
             ws.run_git("add", "--", ignore)
-    message = f"Merge {branch_name}"
-    if conflicts:
-        message += f"\n\nRegenerated (were in conflict): {', '.join(conflicts)}"
-    message += f"\nRe-ran: {', '.join(reran) if reran else 'nothing (outputs were current)'}"
-    ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
+    body = [f"Regenerated (were in conflict): {', '.join(conflicts)}"] if conflicts else []
+    body.append(_reproduced_line(reran))
+    ws.run_git("commit", "--quiet", "--no-edit", "-m", f"Merge {branch_name}\n\n" + "\n".join(body))
     return MergeResult(ws.head(), conflicts, reran, [])
+
+
+def _reproduced_line(stages: list[str]) -> str:
+    # DVC restores a stage from its run cache without running it; both count as reproduced.
+    done = ", ".join(stages) if stages else "nothing (outputs were current)"
+    return f"Reproduced (run, or restored from DVC's run cache): {done}"
+
+
+def _fast_forward(ws: Workspace, branch_name: str, generated: set[str]) -> MergeResult:
+    """A plain descendant: move to it as git would, then bring the outputs to its dvc.lock;
+    a commit only if its lock was stale and reproducing changed something."""
+    ws.run_git("merge", "--ff-only", "--quiet", branch_name)
+    reran = _repro(ws)
+    ws.run_git("add", "-A", "--", *sorted(g for g in generated if (ws.root / g).exists()))
+    if ws.run_git("diff", "--cached", "--name-only").split():
+        message = f"Reproduce after fast-forward to {branch_name}\n\n{_reproduced_line(reran)}"
+        ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
+    return MergeResult(ws.head(), [], reran, [])
 
 
 def _union_gitignore(ws: Workspace, path: str) -> None:
