@@ -67,7 +67,7 @@ def test_dvc_analytics_off_and_venv_ignored():
 
 def test_make_help_lists_targets():
     proc = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
-    for target in ("repro", "test", "lint"):
+    for target in ("repro", "test", "lint", "remote-local", "remote-s3"):
         assert f"make {target}" in proc.stdout
 
 
