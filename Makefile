@@ -56,24 +56,28 @@ bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
 	cd benchmarks && ../$(BIN)/python run_all.py
 
 .PHONY: remote-local
+# DIR, URL, ENDPOINT and REGION reach the recipes as environment variables ("$$DIR"), never
+# pasted into the shell text, so a value with quotes or semicolons is only a value.
 remote-local: $(STAMP) ## Use a local directory as the default DVC remote: make remote-local DIR=/path
-	@test -n "$(DIR)" || { echo "usage: make remote-local DIR=/path/to/storage"; exit 2; }
-	$(BIN)/dvc remote add --local --default --force local "$(DIR)"
+	@test -n "$$DIR" || { echo "usage: make remote-local DIR=/path/to/storage"; exit 2; }
+	@umask 077; $(BIN)/dvc remote add --local --default --force local "$$DIR"
+	@chmod 600 .dvc/config.local
 
 .PHONY: remote-s3
 remote-s3: $(STAMP) ## Use S3 as the default DVC remote: make remote-s3 URL=s3://bucket/path [ENDPOINT=..] [REGION=..]
-	@test -n "$(URL)" || { echo "usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port] [REGION=us-east-1]"; exit 2; }
+	@test -n "$$URL" || { echo "usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port] [REGION=us-east-1]"; exit 2; }
 	@# In .dvc/config (committed) so teammates see where the data lives, and mirrored in
 	@# .dvc/config.local so revisions committed before the remote existed still resolve it.
-	@for scope in "" --local; do \
-	  $(BIN)/dvc remote add $$scope --default --force storage "$(URL)" || exit 1; \
-	  if [ -n "$(ENDPOINT)" ]; then $(BIN)/dvc remote modify $$scope storage endpointurl "$(ENDPOINT)" || exit 1; fi; \
-	  if [ -n "$(REGION)" ]; then $(BIN)/dvc remote modify $$scope storage region "$(REGION)" || exit 1; fi; \
+	@umask 077; for scope in "" --local; do \
+	  $(BIN)/dvc remote add $$scope --default --force storage "$$URL" || exit 1; \
+	  if [ -n "$$ENDPOINT" ]; then $(BIN)/dvc remote modify $$scope storage endpointurl "$$ENDPOINT" || exit 1; fi; \
+	  if [ -n "$$REGION" ]; then $(BIN)/dvc remote modify $$scope storage region "$$REGION" || exit 1; fi; \
 	done
-	@# Credentials only in .dvc/config.local (never committed), only if set, never echoed.
-	@if [ -n "$$AWS_ACCESS_KEY_ID" ]; then $(BIN)/dvc remote modify --local storage access_key_id "$$AWS_ACCESS_KEY_ID"; fi
-	@if [ -n "$$AWS_SECRET_ACCESS_KEY" ]; then $(BIN)/dvc remote modify --local storage secret_access_key "$$AWS_SECRET_ACCESS_KEY"; fi
-	@echo "remote 'storage' -> $(URL) (credentials: .dvc/config.local or AWS_* variables)"
+	@# Credentials only in .dvc/config.local (0600, never committed), only if set, never
+	@# echoed, and read from the environment by Python: on a command line `ps` would show them.
+	@umask 077; $(BIN)/python -c 'from modelops.remote import store_credentials; store_credentials("storage")'
+	@chmod 600 .dvc/config.local
+	@echo "remote 'storage' -> $$URL (credentials: .dvc/config.local or AWS_* variables)"
 
 .PHONY: clean
 clean: ## Remove the virtual environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,55 @@ def test_workflow_runs_the_pythons_pyproject_claims():
     assert versions[0] == "3.11" and len(versions) >= 2
     with_lock = [s for s in job["steps"] if "git diff --exit-code dvc.lock" in s.get("run", "")]
     assert with_lock and "matrix.python-version == '3.11'" in with_lock[0]["if"]
+
+
+def test_outputs_honour_the_umask_as_dvc_does(tmp_path):
+    """Issue 13, item 20: mkstemp's 0600 made every output private whatever the umask."""
+    from modelops.files import atomic_dir, write_bytes
+
+    old = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "a.json", b"{}")
+        with atomic_dir(tmp_path / "plots") as tmp:
+            write_bytes(tmp / "roc.json", b"[]")
+        os.umask(0o077)
+        write_bytes(tmp_path / "private.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "plots").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "plots/roc.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_make_remote_targets_take_values_as_values_and_keep_secrets_off_command_lines(tmp_path):
+    """Issue 13, item 20: DIR/URL were pasted into the shell (injection), the secret went on
+    dvc's command line (visible in `ps`) and .dvc/config.local was world-readable."""
+    from tests.conftest import make_project
+
+    repo = make_project(tmp_path / "repo")
+    bin_dir = tmp_path / "bin"  # wrappers that log every command line, then run the real tool
+    bin_dir.mkdir()
+    log = tmp_path / "argv.log"
+    for tool in ("dvc", "python"):
+        wrapper = bin_dir / tool
+        real = Path(sys.executable).parent / tool
+        wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+        wrapper.chmod(0o755)
+    make = ["make", "-s", "-o", ".venv/.installed", f"BIN={bin_dir}"]
+    hostile = f'{tmp_path}/store"; touch {tmp_path}/INJECTED; echo "'
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t-v4lue",
+    }
+    for argv in (["remote-local", f"DIR={hostile}"], ["remote-s3", "URL=s3://bucket/p'; id; '"]):
+        proc = subprocess.run([*make, *argv], cwd=repo, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "INJECTED").exists()
+    local = repo / ".dvc/config.local"
+    assert local.stat().st_mode & 0o777 == 0o600
+    text = local.read_text()
+    assert "s3cr3t-v4lue" in text and "AKIDEXAMPLE" in text and "INJECTED" in text
+    assert "s3cr3t-v4lue" not in log.read_text() and "s3cr3t-v4lue" not in proc.stdout
+    assert "s3cr3t-v4lue" not in (repo / ".dvc/config").read_text()

@@ -13,6 +13,7 @@ and any stage holder (retired or not) needs, and removes the rest from the cache
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -168,3 +169,26 @@ def version_list(
     if not version:
         raise RegistryError("say which version: NAME@vX.Y.Z, or --all")
     return [reg.need_version(st, name, version)]
+
+
+CREDENTIALS = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
+
+
+def store_credentials(remote: str, root: str = ".") -> list[str]:
+    """Copy the AWS_* credentials that are set into ``remote``'s section of
+    .dvc/config.local (made 0600); return the keys written. Read from the environment here,
+    so no secret is ever on a command line, where `ps` shows it (``make remote-s3``)."""
+    from dvc.repo import Repo
+
+    given = {k: os.environ[v] for k, v in CREDENTIALS.items() if os.environ.get(v)}
+    if given:
+        repo = Repo(root)
+        try:
+            with repo.config.edit("local") as conf:
+                conf["remote"][remote].update(given)
+        finally:
+            repo.close()
+    local = os.path.join(root, ".dvc", "config.local")
+    if os.path.exists(local):
+        os.chmod(local, 0o600)
+    return sorted(given)
