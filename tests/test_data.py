@@ -243,14 +243,29 @@ def test_a_stray_word_in_a_numeric_column_is_refused_not_dropped(tmp_path, row):
     p = csv_params(f, positive_class="a")
     with pytest.raises(DataError) as err:
         data.prepare(p.data, p.split)
+    # Issue 13, item 16: the line (the header is line 1) and the value, and both ways out.
     assert str(err.value) == (
-        "data: column 'income' holds numbers but for 1 value(s) ('unknown'); add them to "
-        "data.na_values to read them as missing, or fix the file"
+        f"data: column 'income' holds numbers but for 1 value(s) ('unknown' on line {row + 2}); "
+        "add them to data.na_values, or set data.stray_text: missing to read them as missing"
     )
     p = csv_params(f, positive_class="a", na_values=["", "unknown"])
     train, test, schema = data.prepare(p.data, p.split)
     assert schema.numeric == ["income"] and "id" in schema.dropped
     assert train["income"].isna().sum() + test["income"].isna().sum() == 1
+    assert schema.stray_as_missing == {}
+    p = csv_params(f, positive_class="a", stray_text="missing")
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.numeric == ["income"] and schema.stray_as_missing == {"income": 1}
+    assert train["income"].isna().sum() + test["income"].isna().sum() == 1
+
+
+def test_common_missing_tokens_are_missing_by_default(tmp_path):
+    values = [v for i in range(25) for v in (f"{i}.5", "n/a", "-", "None")]
+    body = "".join(f"{v},{'ab'[i % 2]}\n" for i, v in enumerate(values))
+    p = csv_params(write(tmp_path, "x,y\n" + body), positive_class="a")
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.numeric == ["x"]
+    assert train["x"].isna().sum() + test["x"].isna().sum() == 75
 
 
 def test_text_that_is_mostly_not_numbers_is_still_dropped(tmp_path):

@@ -45,6 +45,8 @@ class Schema:
     positive_class: Any
     source: dict[str, Any]
     rows: dict[str, int] = field(default_factory=dict)
+    # column -> how many stray words (data.stray_text: missing) were read as missing
+    stray_as_missing: dict[str, int] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -434,7 +436,6 @@ def column_roles(
             if n_unique <= max_categories:
                 categorical.append(str(name))
             else:
-                _refuse_stray_text(str(name), col, None if test is None else test[name])
                 dropped[str(name)] = (
                     f"text with {n_unique} distinct values, more than "
                     f"data.max_categories={max_categories} (identifier-like or free text)"
@@ -453,24 +454,36 @@ def column_roles(
 NUMBERS_SHARE = 0.95
 
 
-def _refuse_stray_text(name: str, train: pd.Series, test: pd.Series | None) -> None:
-    """Stop on a column of numbers that a few words made text ("unknown", "n/a!"): dropping it
-    as free text would silently lose a feature. The message names the words to declare."""
+def stray_text(frame: pd.DataFrame, target: str, policy: str) -> dict[str, int]:
+    """Text cells in columns of numbers ("heavy" among body masses, "unknown"): with policy
+    "stop", a DataError naming the column, the CSV lines and the values (dropping the column as
+    free text would silently lose a feature); with "missing", they become missing values, and
+    the count per column is returned. Runs on the frame as read, so index + 2 is the line."""
     import pandas as pd
 
-    present = train.dropna()
-    head = pd.to_numeric(present.iloc[:1000], errors="coerce")
-    if not len(head) or head.notna().mean() < NUMBERS_SHARE:
-        return
-    values = present if test is None else pd.concat([present, test.dropna()])
-    words = values[pd.to_numeric(values, errors="coerce").isna()]
-    if not len(words) or len(words) > (1 - NUMBERS_SHARE) * len(values):
-        return
-    shown = ", ".join(repr(str(w)) for w in words.unique()[:3])
-    raise DataError(
-        f"data: column {name!r} holds numbers but for {len(words)} value(s) ({shown}); "
-        f"add them to data.na_values to read them as missing, or fix the file"
-    )
+    counts: dict[str, int] = {}
+    for name in frame.columns:
+        col = frame[name]
+        if name == target or not (
+            pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+        ):
+            continue
+        present = col.dropna()
+        if not len(present):
+            continue
+        words = present[pd.to_numeric(present, errors="coerce").isna().to_numpy()]
+        if not len(words) or len(words) > (1 - NUMBERS_SHARE) * len(present):
+            continue
+        if policy == "stop":
+            where = ", ".join(f"{str(v)[:40]!r} on line {int(i) + 2}" for i, v in words[:3].items())
+            raise DataError(
+                f"data: column {name!r} holds numbers but for {len(words)} value(s) "
+                f"({where}{', ...' if len(words) > 3 else ''}); add them to data.na_values, "
+                f"or set data.stray_text: missing to read them as missing"
+            )
+        frame[name] = pd.to_numeric(col, errors="coerce")
+        counts[str(name)] = len(words)
+    return counts
 
 
 def prepare(
@@ -478,6 +491,7 @@ def prepare(
 ) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
     """Load, check, split and type the data: everything prepare does but writing."""
     frame, target, source = load_source(p, root)
+    stray = stray_text(frame, target, p.stray_text)
     where = source.get("path") or f"the {source['kind']} dataset"
     frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where)
     train, test = split(frame, target, task, s, consume=source["kind"] == "csv")
@@ -494,6 +508,7 @@ def prepare(
         positive_class=positive,
         source=source,
         rows={"train": len(train), "test": len(test), "dropped_unlabelled": n_unlabelled},
+        stray_as_missing=stray,
     )
     if keep == list(train.columns):  # selecting would copy every column for nothing
         return train, test, schema

@@ -61,9 +61,23 @@ class DataParams(_Section):
     task: Literal["classification", "regression"] | None = None
     positive_class: Any = None
     na_values: list[str] = Field(
-        default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "?"]
+        default_factory=lambda: [
+            "",
+            "NA",
+            "N/A",
+            "n/a",
+            "NaN",
+            "nan",
+            "null",
+            "NULL",
+            "None",
+            "?",
+            "-",
+        ]
     )
     max_categories: int = Field(20, ge=2)
+    # A few words in a column of numbers: stop and name them, or read them as missing.
+    stray_text: Literal["stop", "missing"] = "stop"
     synthetic: SyntheticParams = Field(default_factory=SyntheticParams)
 
     @field_validator("positive_class")

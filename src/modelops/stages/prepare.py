@@ -33,6 +33,8 @@ def _body(args: argparse.Namespace) -> None:
     )
     if schema.rows["dropped_unlabelled"]:
         print(f"prepare: dropped {schema.rows['dropped_unlabelled']} rows with no target value")
+    for col, n in schema.stray_as_missing.items():
+        print(f"prepare: column {col!r}: {n} stray text value(s) read as missing")
     for col, why in schema.dropped.items():
         print(f"prepare: dropped column {col!r}: {why}")
 
