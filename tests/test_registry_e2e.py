@@ -366,10 +366,21 @@ def test_get_refuses_tampered_bytes_and_writes_nothing(repo: Path, tmp_path: Pat
     assert "no version of model holds stage 'prod'" in cli_error(
         capsys, ["get", "--stage", "prod", "-o", str(out)]
     )
-    with pytest.raises(SystemExit) as exited:  # argparse: one of --stage/--version is required
-        cli.main(["get", "-o", str(out)])
-    assert exited.value.code == 2
+    assert "name the version: NAME@vX.Y.Z, --stage S or --version V" in cli_error(
+        capsys, ["get", "-o", str(out)], code=2
+    )
+    assert "name the version once" in cli_error(
+        capsys, ["get", "model@v0.0.1", "--stage", "prod", "-o", str(out)], code=2
+    )
     assert not out.exists()
+
+
+def test_get_takes_name_at_version_as_the_other_commands_do(repo: Path, tmp_path: Path):
+    """Issue 13, item 23: get, predict, monitor and make-batch took only --version."""
+    assert cli.main(["get", "model@v0.0.1", "-o", str(tmp_path / "a.npz")]) == 0
+    assert cli.main(["get", "--version", "v0.0.1", "-o", str(tmp_path / "b.npz")]) == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert md5_bytes((tmp_path / "a.npz").read_bytes()) == lock_md5(repo, "model@v0.0.1")
 
 
 # -- checkout ----------------------------------------------------------------------------

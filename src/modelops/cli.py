@@ -34,6 +34,24 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join([line(columns), *(line(r) for r in cells)]).rstrip()
 
 
+def _pick_version(args: argparse.Namespace) -> None:
+    """Commands with --stage|--version also take NAME@vX.Y.Z, as register, promote and show
+    do: split it into name and version; exactly one way of naming the version."""
+    from modelops.errors import UsageError
+
+    if not getattr(args, "name_may_hold_version", False):
+        return
+    if args.name and "@" in args.name:
+        if args.version or args.stage:
+            raise UsageError(
+                f"{args.name}: name the version once: NAME@vX.Y.Z, or --stage S, or --version V"
+            )
+        args.name, args.version = args.name.split("@", 1)
+        args.name = args.name or None
+    if not args.version and not args.stage:
+        raise UsageError("name the version: NAME@vX.Y.Z, --stage S or --version V")
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
 
@@ -402,9 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--version", help="the version, when REF is only the model name")
 
     def stage_or_version(sp: argparse.ArgumentParser, verb: str) -> None:
-        """--stage S | --version V, exactly one (get, predict, monitor, make-batch)."""
+        """NAME@vX.Y.Z | --stage S | --version V, exactly one (get, predict, monitor,
+        make-batch); ``_pick_version`` checks the positional form."""
         lead = f"{verb} " if verb else ""
-        group = sp.add_mutually_exclusive_group(required=True)
+        sp.set_defaults(name_may_hold_version=True)
+        group = sp.add_mutually_exclusive_group()
         group.add_argument("--stage", help=f"{lead}the version holding this stage")
         group.add_argument("--version", help=f"{lead}this version, e.g. v1.2.0")
 
@@ -413,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
             "name",
             nargs="?",
             metavar="NAME",
-            help="model name (default: the one declared in dvc.yaml's artifacts:)",
+            help="model name (default: the one declared in dvc.yaml's artifacts:); "
+            "where --stage/--version apply, NAME@vX.Y.Z names the version too",
         )
 
     sp = command("register", cmd_register, "Register HEAD as a new version (tag NAME@vX.Y.Z)")
@@ -646,6 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _pick_version(args)
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `modelops list | head`: the reader left, not an error
         import os
