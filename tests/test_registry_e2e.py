@@ -320,6 +320,11 @@ def test_show_and_history(repo: Path, capsys):
     assert "model#prod#1" in out and "model@v0.0.2" in out
     assert cli.main(["list"]) == 0
     assert "v0.0.1   prod" in capsys.readouterr().out
+    # Issue 13, item 23: the gate's metric is listed even when four others sort before it.
+    set_params(repo, **{"registry.gate.metric": "roc_auc"})
+    assert cli.main(["list"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[5:] == ["roc_auc", "accuracy", "f1", "log_loss"]
 
 
 def test_history_and_show_print_control_characters_escaped(repo: Path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import BundleError, RegistryError, UsageError, WorkspaceError
+from modelops.errors import BundleError, ModelopsError, RegistryError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops.params import Params
@@ -229,6 +229,17 @@ def verify(
         reg.check_stage(stage, _params(ws).registry)
     info = reg.resolve(reg.state(ws), name, v, stage)
     return ver.verify(ws, name, info)
+
+
+def gate_metric(root: str | Path = ".") -> str | None:
+    """The metric promotions are gated on (``registry.gate.metric``); None when params.yaml
+    cannot be read, which listing versions does not need."""
+    from modelops import params
+
+    try:
+        return params.load(Path(root) / "params.yaml").registry.gate.metric
+    except ModelopsError:
+        return None
 
 
 def list_versions(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:

@@ -122,7 +122,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from modelops import api
 
     rows = api.list_versions(args.name)
-    keys = sorted({k for r in rows for k in r["metrics"]})[:4]
+    # Four metrics fit a terminal: the gate's first (it decides promotions), then by name.
+    names = sorted({k for r in rows for k in r["metrics"]})
+    gate = api.gate_metric()
+    keys = ([gate] if gate in names else []) + [k for k in names if k != gate][
+        : 4 - (gate in names)
+    ]
     table = [
         {
             "name": r["name"],
