@@ -337,6 +337,8 @@ def test_history_and_show_print_control_characters_escaped(repo: Path, capsys, m
         assert cli.main(argv) == 0
         out = capsys.readouterr().out
         assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+        # Issue 13, item 23: the text says what --json says: forced, and why.
+        assert "reason: ok\\x1b[31m\\nforged line" in out
         if argv == ["history"]:
             assert "Eve \\x1b]0;owned\\x07\\x1b[2J\\u202e" in out  # shown, escaped
     assert cli.main(["history", "--json"]) == 0

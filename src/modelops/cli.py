@@ -160,19 +160,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     if d["metrics"]:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in d["metrics"].items()))
     lines += ["events:"] + [
-        f"  {e['time']}  {_safe(e['tag'])}  {_safe(e['summary'])}" for e in d["events"]
+        f"  {e['time']}  {_safe(e['tag'])}  {_safe(e['summary'])}"
+        + (f"  ({_safe(_details(e))})" if _details(e) else "")
+        for e in d["events"]
     ]
     _emit(args, d, "\n".join(lines))
     return 0
+
+
+def _details(event: dict[str, Any]) -> str:
+    """What --json has beyond the columns: forced, the reason, where a stage came from."""
+    parts = ["forced"] if event.get("forced") else []
+    parts += [f"{k} {event[k]}" for k in ("from", "previous") if event.get(k)]
+    if event.get("reason"):
+        parts.append(f"reason: {event['reason']}")
+    return "; ".join(parts)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     from modelops import api
 
     rows = api.history(args.name)
-    table = [{**r, "stage": r["stage"] or "", "version": r["version"] or ""} for r in rows]
+    table = [
+        {**r, "stage": r["stage"] or "", "version": r["version"] or "", "details": _details(r)}
+        for r in rows
+    ]
     text = (
-        _table(table, ["time", "event", "version", "stage", "author", "tag"])
+        _table(table, ["time", "event", "version", "stage", "author", "tag", "details"])
         if rows
         else ("no registry events yet")
     )
