@@ -107,7 +107,13 @@ def test_failed_queued_experiment_is_named(repo: Path, capsys):
     rows = wait_for_queue(repo, 1)
     assert rows[0]["State"] == "Failed"
     err = cli_error(capsys, ["exp", "best", "--metric", "f1"])
-    assert "1 experiment(s) failed: broken" in err and "dvc queue logs broken" in err
+    assert "no finished experiments" in err and "1 experiment(s) failed: broken" in err
+    assert "dvc queue logs broken" in err
+    # Issue 13, item 23: beside a finished one, the failure is listed and the rest ranked.
+    dvc(repo, "exp", "run", "-S", "train.l2=0.01", "-n", "fine")
+    assert cli.main(["exp", "best", "--metric", "f1"]) == 0
+    out = capsys.readouterr()
+    assert "fine" in out.out and "1 experiment(s) failed: broken" in out.out + out.err
 
 
 def test_report_has_params_metric_deltas_and_gate(repo: Path, capsys):

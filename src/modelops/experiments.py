@@ -56,14 +56,18 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
     rows = dvc.api.exp_show(repo=str(ws.root))
     exps = [r for r in rows if r.get("typ") in EXPERIMENT_TYPES and r.get("Experiment")]
     failed = [r["Experiment"] for r in exps if r.get("State") == "Failed"]
-    if failed:
-        raise WorkspaceError(
-            f"{len(failed)} experiment(s) failed: {', '.join(failed)}; read why with "
-            f"`dvc queue logs {failed[0]}` (logs under .dvc/tmp/exps/), then "
-            f"`dvc queue remove --failed` or re-run them"
-        )
+    # A failed run is listed, not ranked: it must not hide the ones that finished.
+    why = (
+        f"{len(failed)} experiment(s) failed: {', '.join(failed)}; read why with "
+        f"`dvc queue logs {failed[0]}` (logs under .dvc/tmp/exps/), then "
+        f"`dvc queue remove --failed` or re-run them"
+        if failed
+        else ""
+    )
     done = [r for r in exps if r.get("State") in (None, "Success")]
     if not done:
+        if failed:
+            raise WorkspaceError(f"no finished experiments on this commit; {why}")
         raise ModelopsError(
             "no finished experiments on this commit; run some with `dvc exp run -S KEY=VALUE` "
             "or `dvc exp run --queue ...` and `dvc queue start`"
@@ -78,7 +82,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
         )
     if higher is None:
         higher = metric not in LOWER_IS_BETTER
-    ranked, notes = [], []
+    ranked, notes = [], [why] if failed else []
     for r in done:
         value = next((v for k, v in r.items() if _key(k) == metric), None)
         if not isinstance(value, int | float) or math.isnan(value):
