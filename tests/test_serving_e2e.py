@@ -280,6 +280,34 @@ def test_reload_on_request_when_polling_is_off(repo: Path, tmp_path: Path, recor
         assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == other
 
 
+def test_a_retired_holder_stops_answering_as_a_new_server_refuses_it(
+    repo: Path, tmp_path: Path, records, capsys, monkeypatch
+):
+    """Item 4: after `retire --force` a running server kept serving, ready and without error."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    set_params(copy, **{"serving.poll_seconds": 0})
+    git(copy, "commit", "-q", "-am", "no polling")
+    with server(copy) as u:
+        held = httpx.get(f"{u}/ready").json()["version"]
+        api.retire(f"model@{held}", force=True, reason="test", root=copy)
+        swap = httpx.post(f"{u}/v1/reload").json()
+        refusal = f"model#prod is held by retired model@{held}; promote or roll back first"
+        assert swap == {"swapped": False, "version": None, "error": refusal}
+        ready = httpx.get(f"{u}/ready")
+        assert ready.status_code == 503 and ready.json() == {"ready": False, "error": refusal}
+        resp = httpx.post(f"{u}/v1/predict", json=records[:1])
+        assert resp.status_code == 503 and resp.json()["message"] == refusal
+        monkeypatch.chdir(copy)  # a new server says the same, and does not start
+        assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 1
+        assert capsys.readouterr().err == f"error: {refusal}\n"
+        other = "v0.0.2" if held == "v0.0.1" else "v0.0.1"
+        api.promote(f"model@{other}", stage="prod", force=True, reason="test", root=copy)
+        swap = httpx.post(f"{u}/v1/reload").json()
+        assert swap == {"swapped": True, "version": other, "error": None}
+        assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == other
+
+
 def test_bearer_token(repo: Path):
     with server(repo, token="s3cret-token") as u:
         assert httpx.get(f"{u}/health").status_code == 200

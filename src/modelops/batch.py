@@ -2,10 +2,12 @@
 
 Every column is read as text and validated column by column. A bad row is
 reported with its line number, and the run fails unless ``--skip-invalid``.
-The same rules apply as in serving: numbers must be finite, categories must
-have been seen in training (unless ``serving.unknown_categories: allow``),
-and empty or NA cells are missing values. Predictions go to a temp file that
-replaces the output only when everything succeeded.
+The rules are serving's and monitoring's (``modelops.inference``): numbers
+must be finite, categories must have been seen in training (unless
+``serving.unknown_categories: allow``), empty or NA cells are missing values,
+columns the model does not use are ignored and named, and a row without a
+finite answer is a bad row, never a ``nan``. Predictions go to a temp file
+that replaces the output only when everything succeeded.
 """
 
 from __future__ import annotations

@@ -146,10 +146,10 @@ def predict(model: Model, numeric: np.ndarray, categorical: list) -> Outputs:
     import numpy as np
 
     pre, schema = model.preprocessor, model.schema
-    X = pre.transform_arrays(numeric, categorical)
-    n = len(X)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(all="ignore"):  # overflow to inf is caught just below, row by row
+        X = pre.transform_arrays(numeric, categorical)
         far = ~(np.abs(X) <= MAX_STANDARDISED)  # NaN counts as far too
+    n = len(X)
     refused = far.any(axis=1)
     reasons: dict[int, tuple[str, str | None]] = {}
     for i in np.flatnonzero(refused)[:1000].tolist():

@@ -258,6 +258,11 @@ class Loaded:
     loaded_at: float
 
 
+def _retired(st, name: str, version: str) -> bool:
+    info = st.versions(name).get(version)
+    return info is None or info.retired is not None
+
+
 @dataclass
 class ModelServer:
     """The model currently served, and how it follows the stage."""
@@ -301,7 +306,14 @@ class ModelServer:
         with self._lock:
             self.last_check = time.time()
             try:
-                held = reg.state(api.workspace(self.root)).holder(self.name, self.stage)
+                st = reg.state(api.workspace(self.root))
+                cur = self.current
+                if cur is not None and _retired(st, self.name, cur.version):
+                    # A retired version answers no more, as a new server would refuse it; the
+                    # stage's next holder is loaded below (or the error says what to do).
+                    self.current = None
+                    log.error("stopped serving %s@%s: it was retired", self.name, cur.version)
+                held = st.holder(self.name, self.stage)
                 if held is None:
                     raise ModelopsError(f"no version of {self.name} holds {self.stage!r} any more")
                 if self.current is not None and held == self.current.version:
