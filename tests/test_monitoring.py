@@ -140,8 +140,15 @@ def write(tmp: Path, text: str) -> Path:
     ("text", "expected"),
     [
         ("basket,visits\n1,2\n", "column 'channel' is missing"),
-        ("basket,visits,channel,coupon\n1,2,web,x\n", "unexpected column 'coupon'"),
-        ("basket,visits,channel\n1,2,web\nlots,3,app\n", "column 'basket' is not numeric (line 3"),
+        ("basket,visits,channel\n1,2,web\nlots,3,app\n", "line 3: 'basket' = 'lots' is not a"),
+        (
+            "basket,visits,channel\n1,2,web\n1,-1e999,app\n",
+            "line 3: 'visits' = -inf is not a finite",
+        ),
+        (
+            "basket,visits,channel\n1,2,web\n3,4,web\n1e308,1e308,app\n",
+            "line 4: 'basket' = 1e+308 is too far outside the training range to give an answer",
+        ),
         ("", "empty file"),
         ("basket,visits,channel\n", "has a header but no rows"),
         ("basket,visits,channel\n1,,web\n2,,app\n", "column 'visits' has no values at all"),
@@ -154,6 +161,26 @@ def test_bad_batches_exit_2(shop, text, expected):
     with pytest.raises(BatchError) as info:
         monitoring.monitor(model, write(tmp, text), p, ["", "NA"], 1000, {})
     assert expected in str(info.value) and info.value.exit_code == 2
+
+
+def test_columns_the_model_does_not_use_are_ignored_and_named(shop):
+    """Item 18: production batches carry ids and timestamps; monitor refused them before."""
+    tmp, model, data = shop
+    batch = data.sample(500, random_state=1).drop(columns=["bought"])
+    batch.insert(0, "order_id", range(len(batch)))
+    batch["ts"] = "2026-11-28T08:00:00Z"
+    path = tmp / "with-ids.csv"
+    batch.to_csv(path, index=False)
+    p = params.validate({}).monitor
+    report = monitoring.monitor(model, path, p, ["", "NA"], 1000, {})
+    plain = tmp / "plain.csv"
+    batch.drop(columns=["order_id", "ts"]).to_csv(plain, index=False)
+    same = monitoring.monitor(model, plain, p, ["", "NA"], 1000, {})
+    assert report["ignored_columns"] == ["order_id", "ts"] and same["ignored_columns"] == []
+    assert report["features"] == same["features"] and report["prediction"] == same["prediction"]
+    assert "ignored columns the model does not use: order_id, ts" in monitoring.render(
+        report, "text"
+    )
 
 
 def test_render_formats(shop):

@@ -25,24 +25,35 @@ GOOD = {"age": 30, "income": 1.5e4, "plan": "pro"}
 
 
 def test_good_records_become_arrays():
-    X, cats = validator().arrays(
+    X, cats, ignored = validator().arrays(
         [GOOD, {"age": None, "income": 2, "plan": None, "customer_id": "C1"}]
     )
     np.testing.assert_array_equal(X[0], [30, 1.5e4])
     assert np.isnan(X[1, 0]) and X[1, 1] == 2
     assert list(cats[0]) == ["pro", None]
+    assert ignored == ["customer_id"]
+
+
+def test_fields_the_model_does_not_use_are_ignored_and_named():
+    """Item 18: production records carry ids and timestamps; they are not an error."""
+    X, _, ignored = validator().arrays(
+        [{**GOOD, "ts": "2026-01-01", "colour": "red"}, {**GOOD, "ts": 5}]
+    )
+    assert ignored == ["ts", "colour"] and X.shape == (2, 2)
 
 
 @pytest.mark.parametrize(
     ("records", "error", "record", "field"),
     [
         ([{"income": 1, "plan": "pro"}], "missing_feature", 0, "age"),
-        ([GOOD, {**GOOD, "colour": "red"}], "unknown_feature", 1, "colour"),
+        ([GOOD, {"age": 1, "colour": "red"}], "missing_feature", 1, "income"),
         ([{**GOOD, "age": "30"}], "wrong_type", 0, "age"),
         ([{**GOOD, "age": True}], "wrong_type", 0, "age"),
         ([{**GOOD, "plan": 3}], "wrong_type", 0, "plan"),
         ([{**GOOD, "plan": "enterprise"}], "unknown_category", 0, "plan"),
         ([{**GOOD, "income": float("inf")}], "not_finite", 0, "income"),
+        ([GOOD, {**GOOD, "income": 10**400}], "not_finite", 1, "income"),
+        ([{**GOOD, "age": -(10**309)}], "not_finite", 0, "age"),
         ([GOOD, "row"], "not_an_object", 1, None),
     ],
 )
@@ -55,7 +66,7 @@ def test_bad_records(records, error, record, field):
 
 
 def test_unknown_categories_can_be_allowed():
-    _, cats = validator(reject=False).arrays([{**GOOD, "plan": "enterprise"}])
+    _, cats, _ = validator(reject=False).arrays([{**GOOD, "plan": "enterprise"}])
     assert cats[0][0] == "enterprise"
 
 
@@ -81,3 +92,33 @@ def test_huge_number_literal_is_not_finite():
     records = validator().parse(b'[{"age": 1e999, "income": 1, "plan": "pro"}]')
     with pytest.raises(RequestError, match="must be finite"):
         validator().arrays(records)
+
+
+def test_an_integer_beyond_float_range_is_a_422_naming_the_field():
+    """Item 6: 1e400 written as digits parsed to an int that no float holds (was a 500)."""
+    body = b'[{"age": 1' + b"0" * 400 + b', "income": 1, "plan": "pro"}]'
+    with pytest.raises(RequestError) as info:
+        validator().arrays(validator().parse(body))
+    assert info.value.status == 422
+    assert info.value.body == {
+        "error": "not_finite",
+        "message": "record 0: 'age' is beyond the range of a float",
+        "record": 0,
+        "field": "age",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "record", "field"),
+    [
+        (b"[" + b'{"age": 1, "plan": "pro"}, ' * 2 + b'{"income": ' + b"[" * 5000, 2, "income"),
+        (b'[{"a\\"b,": ' + b"[" * 1200 + b"]" * 1200 + b"}]", 0, 'a\\"b,'),
+        (b"[" * 100_000, 0, None),
+    ],
+)
+def test_deep_nesting_is_a_422_naming_the_record(body, record, field):
+    """Item 6: JSON nested past the parser's stack was a RecursionError (a 500)."""
+    with pytest.raises(RequestError) as info:
+        validator().parse(body)
+    assert info.value.status == 422 and info.value.body["error"] == "too_deep"
+    assert info.value.body.get("record") == record and info.value.body.get("field") == field

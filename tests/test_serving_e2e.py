@@ -30,6 +30,15 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
+PROCS: dict[str, subprocess.Popen] = {}  # url -> server process
+
+
+def rss(url: str) -> int:
+    """Resident memory of the server at ``url``, in bytes (Linux)."""
+    status = Path(f"/proc/{PROCS[url].pid}/status").read_text()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS:")).split()[1]) * 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +52,7 @@ def server(repo: Path, token: str | None = None):
     if token:
         env["MODELOPS_TOKEN"] = token
     log = open(repo.parent / f"server-{port}.log", "w")  # noqa: SIM115 (outlives this frame)
-    proc = subprocess.Popen(
+    proc = PROCS[f"http://127.0.0.1:{port}"] = subprocess.Popen(
         [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
         cwd=repo,
         env=env,
@@ -134,7 +143,6 @@ def test_routes(url: str, records: list[dict], repo: Path):
             "missing_feature",
             "mean radius",
         ),
-        (lambda r: [{**r[0], "bogus": 1}], 422, "unknown_feature", "bogus"),
         (lambda r: [{**r[0], "mean radius": "big"}], 422, "wrong_type", "mean radius"),
         (lambda r: [], 422, "empty", None),
         (lambda r: r * 11, 413, "too_many_rows", None),
@@ -161,6 +169,63 @@ def test_bad_bodies(url, body, status, error):
         f"{url}/v1/predict", content=body, headers={"content-type": "application/json"}
     )
     assert resp.status_code == status and resp.json()["error"] == error
+
+
+def test_fields_the_model_does_not_use_are_ignored_and_named(url, records):
+    """Item 18: ids and timestamps ride along; the answer names what was ignored."""
+    body = [{**records[0], "request_id": "r-1", "ts": "2026-11-28T08:00:00Z"}, records[1]]
+    resp = httpx.post(f"{url}/v1/predict", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["ignored_fields"] == ["request_id", "ts"]
+    assert len(resp.json()["predictions"]) == 2
+    assert "ignored_fields" not in httpx.post(f"{url}/v1/predict", json=records[:1]).json()
+
+
+def test_huge_integers_and_deep_nesting_get_a_4xx_naming_the_record(url, records):
+    """Item 6: both were 500s (OverflowError, RecursionError)."""
+    good = json.dumps(records[0])[:-1].encode()
+    body = b"[" + good + b', "mean radius": 1' + b"0" * 400 + b"}]"
+    resp = httpx.post(f"{url}/v1/predict", content=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["record"] == 0 and resp.json()["field"] == "mean radius"
+    body = b"[" + good + b"}, " + good + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}]"
+    resp = httpx.post(f"{url}/v1/predict", content=body)
+    assert resp.status_code == 422 and resp.json()["error"] == "too_deep", resp.text
+    assert resp.json()["record"] == 1 and resp.json()["field"] == "extra"
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308])
+def test_extreme_values_are_refused_never_answered_with_nan(url, records, value):
+    """Item 7: every feature at 1e308 gave 200 with NaN probabilities and a made-up class."""
+    body = [records[0], dict.fromkeys(records[0], value)]
+    resp = httpx.post(f"{url}/v1/predict", json=body)
+    assert resp.status_code == 422, resp.text
+    err = json.loads(resp.text, parse_constant=lambda c: pytest.fail(f"{c} in the body"))
+    assert err["error"] == "no_finite_answer" and err["record"] == 1
+    assert err["field"] in records[0] and "training range" in err["message"]
+
+
+def test_a_chunked_body_stops_at_the_limit(url, records):
+    """Item 8: a body without Content-Length was read whole before the limit applied."""
+    limit = 1_048_576  # serving.max_body_bytes (the default)
+    piece = b" " * 65536
+    sent = 0
+
+    def chunks():
+        nonlocal sent
+        yield b"["
+        while sent < 48 * limit:
+            sent += len(piece)
+            yield piece
+
+    before = rss(url)
+    resp = httpx.post(f"{url}/v1/predict", content=chunks(), timeout=30)
+    assert resp.status_code == 413 and resp.json()["error"] == "too_large", resp.text
+    # The server answered and closed without reading on: the client could send no more than
+    # the limit and the sockets' buffers, and the server's memory did not grow with the body.
+    assert sent < 16 * limit and rss(url) - before < 16 * limit, (sent, rss(url) - before)
+    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.post(f"{url}/v1/predict", json=records[:1]).status_code == 200
 
 
 def test_null_is_a_missing_value_and_imputed(url, records):
@@ -215,6 +280,34 @@ def test_reload_on_request_when_polling_is_off(repo: Path, tmp_path: Path, recor
         assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == other
 
 
+def test_a_retired_holder_stops_answering_as_a_new_server_refuses_it(
+    repo: Path, tmp_path: Path, records, capsys, monkeypatch
+):
+    """Item 4: after `retire --force` a running server kept serving, ready and without error."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    set_params(copy, **{"serving.poll_seconds": 0})
+    git(copy, "commit", "-q", "-am", "no polling")
+    with server(copy) as u:
+        held = httpx.get(f"{u}/ready").json()["version"]
+        api.retire(f"model@{held}", force=True, reason="test", root=copy)
+        swap = httpx.post(f"{u}/v1/reload").json()
+        refusal = f"model#prod is held by retired model@{held}; promote or roll back first"
+        assert swap == {"swapped": False, "version": None, "error": refusal}
+        ready = httpx.get(f"{u}/ready")
+        assert ready.status_code == 503 and ready.json() == {"ready": False, "error": refusal}
+        resp = httpx.post(f"{u}/v1/predict", json=records[:1])
+        assert resp.status_code == 503 and resp.json()["message"] == refusal
+        monkeypatch.chdir(copy)  # a new server says the same, and does not start
+        assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 1
+        assert capsys.readouterr().err == f"error: {refusal}\n"
+        other = "v0.0.2" if held == "v0.0.1" else "v0.0.1"
+        api.promote(f"model@{other}", stage="prod", force=True, reason="test", root=copy)
+        swap = httpx.post(f"{u}/v1/reload").json()
+        assert swap == {"swapped": True, "version": other, "error": None}
+        assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == other
+
+
 def test_bearer_token(repo: Path):
     with server(repo, token="s3cret-token") as u:
         assert httpx.get(f"{u}/health").status_code == 200
@@ -227,10 +320,17 @@ def test_bearer_token(repo: Path):
         assert httpx.get(f"{u}/v1/model", headers=ok).status_code == 200
 
 
+extreme_numbers = (
+    st.integers(min_value=-(10**420), max_value=10**420)  # most are beyond float range
+    | st.sampled_from([10**308, 10**309, -(10**400), 2**1024, 1e308, -1e308, 5e-324, 1.7e38])
+    | st.floats(min_value=1e300, allow_infinity=False)
+    | st.floats(max_value=-1e300, allow_infinity=False)
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
+    | extreme_numbers
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=8),
     lambda children: (
@@ -240,10 +340,22 @@ json_values = st.recursive(
 )
 
 
+@st.composite
+def nested(draw) -> bytes:
+    """A real record with one field, or the whole body, nested up to 5,000 deep."""
+    depth = draw(st.integers(1, 5000))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"k": ', b"}")]))
+    inner = opener * depth + draw(st.sampled_from([b"1", b"null", b""])) + closer * depth
+    if draw(st.booleans()):
+        return inner
+    key = draw(st.sampled_from([b"mean radius", b"new field"]))
+    return b'[{"' + key + b'": ' + inner + b"}]"
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_fuzzed_predict_requests_never_get_a_5xx(url, records, data):
-    kind = data.draw(st.sampled_from(["record", "value", "raw"]))
+    kind = data.draw(st.sampled_from(["record", "value", "raw", "extreme", "nested"]))
     if kind == "record":  # a real record with a few fields changed, dropped or added
         rec = dict(records[0])
         keys = [*rec, "unknown", ""]
@@ -253,6 +365,14 @@ def test_fuzzed_predict_requests_never_get_a_5xx(url, records, data):
             else:
                 rec.pop(key, None)
         body = json.dumps([rec]).encode()
+    elif kind == "extreme":  # real records whose numbers are set to the edges of float and beyond
+        rows = [dict(r) for r in records[: data.draw(st.integers(1, 3))]]
+        for rec in rows:
+            for key in data.draw(st.lists(st.sampled_from(list(rec)), max_size=30)):
+                rec[key] = data.draw(extreme_numbers)
+        body = json.dumps(rows).encode()
+    elif kind == "nested":
+        body = data.draw(nested())
     elif kind == "value":
         body = json.dumps(data.draw(json_values)).encode()
     else:
@@ -261,8 +381,12 @@ def test_fuzzed_predict_requests_never_get_a_5xx(url, records, data):
         f"{url}/v1/predict", content=body, headers={"content-type": "application/json"}
     )
     assert resp.status_code < 500, (body[:200], resp.text)
+    answer = json.loads(resp.text, parse_constant=lambda c: pytest.fail(f"{c} in {resp.text}"))
     if resp.status_code == 200:
-        assert all(math.isfinite(sum(p.values())) for p in resp.json()["probabilities"])
+        assert all(math.isfinite(sum(p.values())) for p in answer["probabilities"])
+        assert set(answer["predictions"]) <= {"benign", "malignant"}
+    elif resp.status_code == 422 and "record" in answer:
+        assert f"record {answer['record']}" in answer["message"]
 
 
 def test_serve_refusals(repo: Path, capsys, monkeypatch):
@@ -271,6 +395,17 @@ def test_serve_refusals(repo: Path, capsys, monkeypatch):
     assert "no version of model holds stage 'staging'" in capsys.readouterr().err
     assert cli.main(["serve", "--stage", "prod", "--port", "0"]) == 2
     assert cli.main(["serve", "--stage", "qa"]) == 1
+
+
+@pytest.mark.parametrize("token", ["", "  "])
+def test_an_empty_token_refuses_to_start(repo: Path, capsys, monkeypatch, token):
+    """Item 9: MODELOPS_TOKEN="" silently turned authentication off."""
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("MODELOPS_TOKEN", token)
+    assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the environment variable MODELOPS_TOKEN (serving.token_env)")
+    assert err.count("\n") == 1 and "unset MODELOPS_TOKEN" in err
 
 
 # -- batch predict ---------------------------------------------------------------------
@@ -320,6 +455,33 @@ def test_batch_predict_bad_rows(repo: Path, tmp_path: Path, capsys, monkeypatch)
     assert "skipped 2 invalid row(s)" in capsys.readouterr().out
     lines = set(pd.read_csv(out)["line"])
     assert 5 not in lines and 7 not in lines and 6 in lines
+
+
+def test_batch_predict_refuses_rows_without_a_finite_answer(
+    repo: Path, tmp_path: Path, capsys, monkeypatch
+):
+    """Item 7: a row at 1e308 was written as nan probabilities and a made-up class."""
+    monkeypatch.chdir(repo)
+
+    def extreme(text: str) -> str:
+        lines = text.splitlines()
+        cells = lines[3].split(",")
+        lines[3] = ",".join([cells[0], *["1e308"] * (len(cells) - 1)])
+        return "\n".join(lines) + "\n"
+
+    src = write_csv(repo, tmp_path, extreme)
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--version", "v0.0.1", "--input", str(src), "--output", str(out)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 invalid row(s): line 4: 'mean radius' = 1e+308 is too far outside the training" in err
+    assert not out.exists()
+    assert cli.main([*argv, "--skip-invalid"]) == 0
+    assert "skipped 1 invalid row(s)" in capsys.readouterr().out
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert 4 not in set(pred["line"]) and len(pred) == len(pd.read_csv(src)) - 1
+    assert np.isfinite(pred[["proba_benign", "proba_malignant"]].to_numpy(float)).all()
+    assert set(pred["prediction"]) <= {"benign", "malignant"}
 
 
 def test_batch_predict_refusals(repo: Path, tmp_path: Path, capsys, monkeypatch):

@@ -2,10 +2,12 @@
 
 Every column is read as text and validated column by column. A bad row is
 reported with its line number, and the run fails unless ``--skip-invalid``.
-The same rules apply as in serving: numbers must be finite, categories must
-have been seen in training (unless ``serving.unknown_categories: allow``),
-and empty or NA cells are missing values. Predictions go to a temp file that
-replaces the output only when everything succeeded.
+The rules are serving's and monitoring's (``modelops.inference``): numbers
+must be finite, categories must have been seen in training (unless
+``serving.unknown_categories: allow``), empty or NA cells are missing values,
+columns the model does not use are ignored and named, and a row without a
+finite answer is a bad row, never a ``nan``. Predictions go to a temp file
+that replaces the output only when everything succeeded.
 """
 
 from __future__ import annotations
@@ -40,25 +42,24 @@ def predict_csv(
 ) -> BatchResult:
     """Predict every row of ``src`` into ``dst`` (line, prediction, class probabilities)."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from modelops import inference
     from modelops.data import csv_header, iter_csv
 
     pre = model.preprocessor
     header = csv_header(src, "--input")
     needed = [*pre.numeric, *pre.categorical]
-    missing = [c for c in needed if c not in header]
+    missing, ignored = inference.columns(header, needed)
     if missing:
         raise DataError(
             f"--input {src}: column {missing[0]!r} is missing"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             + f"; the model needs {', '.join(needed[:12])}{', ...' if len(needed) > 12 else ''}"
         )
-    result = BatchResult(ignored_columns=[c for c in header if c not in needed])
+    result = BatchResult(ignored_columns=ignored)
     allowed = {c: set(v) for c, v in zip(pre.categorical, pre.categories_, strict=True)}
-    classes = model.schema.classes
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
@@ -73,20 +74,13 @@ def predict_csv(
             numeric = np.empty((n, len(pre.numeric)))
             for j, col in enumerate(pre.numeric):
                 raw = frame[col]
-                if raw.dtype.kind == "f":  # parsed as numbers already
-                    values = raw.to_numpy()
-                    wrong = np.isinf(values)
-                else:
-                    values = pd.to_numeric(raw, errors="coerce").to_numpy(
-                        dtype=float, na_value=np.nan
-                    )
-                    wrong = (raw.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
+                values, wrong = inference.numeric_column(raw)
                 _note(result, lines[wrong], col, "is not a finite number", raw[wrong])
                 bad |= wrong
                 numeric[:, j] = values
             cats = []
             for col in pre.categorical:
-                raw = frame[col].astype(object).where(frame[col].notna(), None).to_numpy()
+                raw = inference.category_column(frame[col])
                 if s.unknown_categories == "reject":
                     wrong = np.array([v is not None and v not in allowed[col] for v in raw], bool)
                     _note(
@@ -99,23 +93,20 @@ def predict_csv(
                     bad |= wrong
                 cats.append(raw)
             if bad.any():
-                result.skipped += int(bad.sum())
                 keep = ~bad
                 numeric, cats, lines = numeric[keep], [c[keep] for c in cats], lines[keep]
+            answers = inference.predict(model, numeric, cats) if len(lines) else None
+            if answers is not None and answers.refused.any():
+                for i in np.flatnonzero(answers.refused).tolist():
+                    if len(result.errors) < MAX_REPORTED:
+                        result.errors.append(f"line {lines[i]}: {inference.reason(answers, i)[0]}")
+                keep = ~answers.refused
+                answers, lines = answers.keep(keep), lines[keep]
+            result.skipped += n - len(lines)
             if not len(lines) or (result.errors and not skip_invalid):
                 progress(n)
                 continue  # keep scanning to report every bad line, but write nothing
-            X = pre.transform_arrays(numeric, cats)
-            columns = {"line": lines}
-            if model.schema.task == "classification":
-                proba = model.estimator.predict_proba(X)
-                labels = np.asarray(classes, dtype=object)
-                columns["prediction"] = labels[proba.argmax(axis=1)].astype(str)
-                for k, label in enumerate(classes):
-                    columns[f"proba_{label}"] = proba[:, k]
-            else:
-                columns["prediction"] = np.asarray(model.estimator.predict(X), dtype=float)
-            table = pa.table(columns)
+            table = pa.table({"line": lines, **answers.to_columns()})
             if writer is None:
                 writer = pacsv.CSVWriter(tmp, table.schema)
             writer.write_table(table)
@@ -146,9 +137,11 @@ def predict_csv(
 
 
 def _note(result: BatchResult, lines, col: str, what: str, values) -> None:
+    from modelops.inference import cell
+
     for ln, v in zip(lines[:MAX_REPORTED], list(values)[:MAX_REPORTED], strict=False):
         if len(result.errors) < MAX_REPORTED:
-            result.errors.append(f"line {ln}: {col!r} = {v!r} {what}")
+            result.errors.append(f"line {ln}: {col!r} = {cell(v)} {what}")
 
 
 def _progress(src: Path):

@@ -148,8 +148,9 @@ def monitor(
     from scipy.stats import chisquare
 
     from modelops import evaluation as ev
+    from modelops import inference
     from modelops.data import csv_header, iter_csv
-    from modelops.profile import bin_counts, prediction_scores
+    from modelops.profile import bin_counts
 
     profile = model.profile
     if not profile:
@@ -157,18 +158,11 @@ def monitor(
     pre, schema = model.preprocessor, model.schema
     header = csv_header(path, "--batch", BatchError)
     needed = [*pre.numeric, *pre.categorical]
-    missing = [c for c in needed if c not in header]
+    missing, ignored = inference.columns(header, needed, [schema.target])
     if missing:
         raise BatchError(
             f"--batch {path}: column {missing[0]!r} is missing; the model needs "
             f"{', '.join(needed[:10])}{', ...' if len(needed) > 10 else ''}"
-        )
-    allowed_extra = {schema.target, *schema.dropped}
-    extra = [c for c in header if c not in needed and c not in allowed_extra]
-    if extra:
-        raise BatchError(
-            f"--batch {path}: unexpected column {extra[0]!r}; the batch must have "
-            f"the model's features (and optionally {schema.target!r})"
         )
     labelled = schema.target in header
     num_meta = profile["numeric"]
@@ -196,28 +190,22 @@ def monitor(
         numeric = np.empty((n, len(pre.numeric)))
         for j, col in enumerate(pre.numeric):
             raw = frame[col]
-            if raw.dtype.kind == "f":  # parsed as numbers already: nothing can be wrong
-                values = raw.to_numpy()
-                wrong = None
-            else:
-                values = _to_float(raw)
-                wrong = raw.notna().to_numpy() & np.isnan(values)
-            if wrong is not None and wrong.any():
+            values, wrong = inference.numeric_column(raw)
+            if wrong.any():
                 first = int(np.flatnonzero(wrong)[0])
+                value = inference.cell(raw.iloc[first])
                 raise BatchError(
-                    f"--batch {path}: column {col!r} is not numeric (line "
-                    f"{line + 1 + first}: {raw.iloc[first]!r})"
+                    f"--batch {path}: line {line + 1 + first}: {col!r} = {value} "
+                    "is not a finite number"
                 )
             present = np.sort(values[~np.isnan(values)])
-            if len(present) and (np.isinf(present[0]) or np.isinf(present[-1])):
-                raise BatchError(f"--batch {path}: column {col!r} has infinite values")
             missing_n[col] += n - len(present)
             ks[col].add_sorted(present)
             bins[col] += _sorted_bin_counts(present, edges[col])
             numeric[:, j] = values
         cats = []
         for col in pre.categorical:
-            raw = frame[col].astype(object).where(frame[col].notna(), None).to_numpy()
+            raw = inference.category_column(frame[col])
             counts = cat_counts[col]
             for v, c in zip(
                 *np.unique(
@@ -228,8 +216,13 @@ def monitor(
                 counts[str(v)] = counts.get(str(v), 0) + int(c)
             missing_n[col] += int(sum(v is None for v in raw))
             cats.append(raw)
-        X = pre.transform_arrays(numeric, cats)
-        scores = prediction_scores(model.estimator, X, schema.task, k)
+        answers = inference.predict(model, numeric, cats)
+        if answers.refused.any():
+            first = int(answers.refused.argmax())
+            raise BatchError(
+                f"--batch {path}: line {line + 1 + first}: {inference.reason(answers, first)[0]}"
+            )
+        scores = answers.scores()
         if pred_meta["kind"] == "class":
             pred_counts += np.bincount(scores.astype(int), minlength=k)
         else:
@@ -248,12 +241,12 @@ def monitor(
                     )
                 keep = codes >= 0
                 y_true.append(codes[keep])
-                y_out.append(model.estimator.predict_proba(X[keep]))
+                y_out.append(answers.proba[keep])
             else:
-                yv = _to_float(target)
-                keep = ~np.isnan(yv)
+                yv, _ = inference.numeric_column(target)
+                keep = np.isfinite(yv)
                 y_true.append(yv[keep])
-                y_out.append(np.asarray(model.estimator.predict(X[keep]), dtype=float))
+                y_out.append(answers.values[keep])
         rows += n
     if rows == 0:
         raise BatchError(f"--batch {path}: has a header but no rows")
@@ -387,6 +380,7 @@ def monitor(
     return {
         "batch": str(path),
         "rows": rows,
+        "ignored_columns": ignored,
         "verdict": verdict,
         "recommendation": recommendation,
         "causes": [f.name for f in drifted]
@@ -397,13 +391,6 @@ def monitor(
         "performance": performance,
         "thresholds": p.model_dump(),
     }
-
-
-def _to_float(raw: pd.Series) -> np.ndarray:
-    import numpy as np
-    import pandas as pd
-
-    return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -420,6 +407,14 @@ def render(report: dict[str, Any], fmt: str) -> str:
         report["recommendation"],
         "",
     ]
+    if report.get("ignored_columns"):
+        shown = report["ignored_columns"][:10]
+        more = len(report["ignored_columns"]) - len(shown)
+        lines += [
+            f"ignored columns the model does not use: {', '.join(shown)}"
+            + (f" (and {more} more)" if more else ""),
+            "",
+        ]
     head = ["feature", "status", "PSI", "KS", "KS p", "missing", "train missing", "notes"]
     rows = []
     for f in report["features"]:

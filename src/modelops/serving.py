@@ -64,6 +64,35 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+MAX_DEPTH = 64  # where the nesting of a refused body is reported (records need depth 2)
+MAX_NAMED = 20  # ignored fields named in a response
+
+
+def _short(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _too_deep(body: bytes) -> tuple[int | None, str | None]:
+    """The record (and field) where ``body`` first nests deeper than MAX_DEPTH."""
+    import re
+
+    depth, commas, key, last = 0, 0, None, None
+    for m in re.finditer(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]', body):
+        tok = m.group()
+        if tok in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return commas, key
+        elif tok in (b"]", b"}"):
+            depth -= 1
+        elif tok == b"," and depth == 1:
+            commas, key = commas + 1, None
+        elif tok == b":" and depth == 2 and last is not None:
+            key = _short(last.decode("utf-8", "replace"))
+        last = tok[1:-1] if tok[:1] == b'"' else None
+    return None, None
+
+
 @dataclass
 class Validator:
     """Turns JSON records into the model's input arrays, or says exactly what is wrong."""
@@ -90,6 +119,17 @@ class Validator:
     def parse(self, body: bytes) -> list[Any]:
         try:
             records = json.loads(body, parse_constant=_no_constants)
+        except RecursionError:  # nesting deeper than the parser's stack; no record has any
+            record, field = _too_deep(body)
+            where = "" if record is None else f"record {record}" + (f", {field!r}" if field else "")
+            raise RequestError(
+                422,
+                "too_deep",
+                f"{where + ': ' if where else ''}lists or objects nest more than {MAX_DEPTH} deep; "
+                "a record is an object of numbers, strings and nulls",
+                record,
+                field,
+            ) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(
                 400, "malformed_json", f"the body is not valid JSON: {exc}"
@@ -111,18 +151,22 @@ class Validator:
             )
         return records
 
-    def arrays(self, records: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def arrays(self, records: list[Any]) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
+        """The numeric matrix, one array per categorical feature, and the fields ignored."""
         import numpy as np
+
+        from modelops import inference
 
         n = len(records)
         X = np.empty((n, len(self.numeric)))
         cats = [np.empty(n, dtype=object) for _ in self.categorical]
         expected = len(self.numeric) + len(self.categorical)
+        ignored: dict[str, None] = {}
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
-                raise RequestError(422, "not_an_object", "each record must be a JSON object", i)
+                raise RequestError(422, "not_an_object", f"record {i} must be a JSON object", i)
             if len(rec) != expected or not self.ignored.isdisjoint(rec):
-                self._check_keys(i, rec)
+                self._check_keys(i, rec, ignored)
             for j, name in enumerate(self.numeric):
                 try:
                     v = rec[name]
@@ -132,20 +176,21 @@ class Validator:
                     ) from None
                 if v is None:
                     X[i, j] = math.nan  # missing: imputed as in training
-                elif type(v) is float or type(v) is int:
-                    if not math.isfinite(v):
-                        raise RequestError(
-                            422, "not_finite", f"record {i}: {name!r} must be finite", i, name
-                        )
-                    X[i, j] = v
-                else:
+                    continue
+                try:
+                    X[i, j] = inference.json_number(v)
+                except ValueError as exc:
+                    raise RequestError(
+                        422, "not_finite", f"record {i}: {name!r} {exc}", i, name
+                    ) from None
+                except TypeError:
                     raise RequestError(
                         422,
                         "wrong_type",
                         f"record {i}: {name!r} must be a number (or null), got {type(v).__name__}",
                         i,
                         name,
-                    )
+                    ) from None
             for j, name in enumerate(self.categorical):
                 try:
                     v = rec[name]
@@ -170,24 +215,25 @@ class Validator:
                     raise RequestError(
                         422,
                         "unknown_category",
-                        f"record {i}: {name!r} = {v!r} was never seen in "
+                        f"record {i}: {name!r} = {_short(v)!r} was never seen in "
                         f"training (allowed: {allowed})",
                         i,
                         name,
                     )
                 cats[j][i] = v
-        return X, cats
+        return X, cats, list(ignored)
 
-    def _check_keys(self, i: int, rec: dict[str, Any]) -> None:
-        known = set(self.numeric) | set(self.categorical)
-        for key in rec:
-            if key not in known and key not in self.ignored:
-                raise RequestError(
-                    422, "unknown_feature", f"record {i} has unknown feature {key!r}", i, str(key)
-                )
-        for key in (*self.numeric, *self.categorical):
-            if key not in rec:
-                raise RequestError(422, "missing_feature", f"record {i} has no {key!r}", i, key)
+    def _check_keys(self, i: int, rec: dict[str, Any], ignored: dict[str, None]) -> None:
+        from modelops import inference
+
+        missing, extra = inference.columns(rec, [*self.numeric, *self.categorical])
+        if missing:
+            raise RequestError(
+                422, "missing_feature", f"record {i} has no {missing[0]!r}", i, missing[0]
+            )
+        for key in extra:
+            if key not in ignored and len(ignored) < MAX_NAMED:
+                ignored[key] = None
 
     def schema(self) -> list[dict[str, Any]]:
         return [{"name": n, "type": "number", "nullable": True} for n in self.numeric] + [
@@ -210,6 +256,11 @@ class Loaded:
     validator: Validator
     metrics: dict[str, Any]
     loaded_at: float
+
+
+def _retired(st, name: str, version: str) -> bool:
+    info = st.versions(name).get(version)
+    return info is None or info.retired is not None
 
 
 @dataclass
@@ -255,7 +306,14 @@ class ModelServer:
         with self._lock:
             self.last_check = time.time()
             try:
-                held = reg.state(api.workspace(self.root)).holder(self.name, self.stage)
+                st = reg.state(api.workspace(self.root))
+                cur = self.current
+                if cur is not None and _retired(st, self.name, cur.version):
+                    # A retired version answers no more, as a new server would refuse it; the
+                    # stage's next holder is loaded below (or the error says what to do).
+                    self.current = None
+                    log.error("stopped serving %s@%s: it was retired", self.name, cur.version)
+                held = st.holder(self.name, self.stage)
                 if held is None:
                     raise ModelopsError(f"no version of {self.name} holds {self.stage!r} any more")
                 if self.current is not None and held == self.current.version:
@@ -289,21 +347,46 @@ class ModelServer:
         self._stop.set()
 
 
-def _json(data: Any, status: int = 200):
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None):
     from starlette.responses import Response
 
-    return Response(json.dumps(data), status_code=status, media_type="application/json")
+    # allow_nan=False: an answer that is not finite is a bug here, never invalid JSON on the wire
+    return Response(
+        json.dumps(data, allow_nan=False),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _too_large(what: str, limit: int, close: bool = False):
+    # close: the rest of the body is never read, so the connection cannot carry another request
+    return _json(
+        {"error": "too_large", "message": f"{what} is over {limit} bytes (serving.max_body_bytes)"},
+        413,
+        {"Connection": "close"} if close else None,
+    )
+
+
+def token_from_env(settings: ServingParams) -> str | None:
+    """The bearer token the server requires, or None; an empty one is refused, not ignored."""
+    name = settings.token_env
+    token = os.environ.get(name) if name else None
+    if token is not None and not token.strip():
+        raise ModelopsError(
+            f"the environment variable {name} (serving.token_env) is set but empty, which would "
+            f"serve without authentication; set a token or unset {name}"
+        )
+    return token
 
 
 def create_app(server: ModelServer):
     """The FastAPI application serving ``server``'s model."""
     import contextlib
 
-    import numpy as np
     from fastapi import FastAPI
 
-    token_env = server.settings.token_env
-    token = os.environ.get(token_env) if token_env else None
+    token = token_from_env(server.settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -430,41 +513,32 @@ def create_app(server: ModelServer):
         limit = server.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            return _json(
-                {
-                    "error": "too_large",
-                    "message": f"body of {declared} bytes is over {limit} (serving.max_body_bytes)",
-                },
-                413,
-            )
-        body = await request.body()
-        if len(body) > limit:
-            return _json(
-                {
-                    "error": "too_large",
-                    "message": f"body of {len(body)} bytes is over {limit} "
-                    "(serving.max_body_bytes)",
-                },
-                413,
-            )
+            return _too_large(f"body of {declared} bytes", limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():  # stop at the limit: a chunked body has no length
+            size += len(chunk)
+            if size > limit:
+                return _too_large("body", limit, close=True)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             records = cur.validator.parse(body)
-            numeric, cats = cur.validator.arrays(records)
+            numeric, cats, ignored = cur.validator.arrays(records)
         except RequestError as exc:
             return _json(exc.body, exc.status)
-        model = cur.model
-        X = model.preprocessor.transform_arrays(numeric, cats)
-        out: dict[str, Any] = {"version": cur.version}
-        if model.schema.task == "classification":
-            proba = model.estimator.predict_proba(X)
-            labels = model.schema.classes
-            out["predictions"] = [labels[k] for k in proba.argmax(axis=1).tolist()]
-            out["probabilities"] = [
-                dict(zip(map(str, labels), row, strict=True))
-                for row in np.round(proba, 12).tolist()
-            ]
-        else:
-            out["predictions"] = np.asarray(model.estimator.predict(X), dtype=float).tolist()
+        from modelops import inference
+
+        answers = inference.predict(cur.model, numeric, cats)
+        if answers.refused.any():
+            i = int(answers.refused.argmax())
+            why, feature = inference.reason(answers, i)
+            body_ = {"error": "no_finite_answer", "message": f"record {i}: {why}", "record": i}
+            if feature is not None:
+                body_["field"] = feature
+            return _json(body_, 422)
+        out: dict[str, Any] = {"version": cur.version, **answers.to_json()}
+        if ignored:
+            out["ignored_fields"] = ignored
         return _json(out)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -491,6 +565,7 @@ def serve(
     """Load once to fail early and clearly, then run uvicorn."""
     import uvicorn
 
+    token_from_env(settings)  # before loading: refuse an empty token at once
     server = ModelServer(root, name, stage, settings)
     server.current = server.load()
     log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, stage, host, port)

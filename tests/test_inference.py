@@ -1,0 +1,128 @@
+"""The shared rules for inputs and outputs (serving, batch predict and monitor use them)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelops import inference
+from tests.test_bundle import fitted_on, messy_csv
+
+
+def test_missing_features_are_named_and_other_columns_ignored():
+    missing, ignored = inference.columns(["id", "x1", "ts", "y"], ["x1", "x2"], ["y"])
+    assert missing == ["x2"] and ignored == ["id", "ts"]
+    assert inference.columns(["x2", "x1"], ["x1", "x2"]) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "why"),
+    [
+        (10**400, ValueError, "beyond the range of a float"),
+        (-(10**309), ValueError, "beyond the range of a float"),
+        (float("inf"), ValueError, "must be finite"),
+        (True, TypeError, "bool"),
+        ("1", TypeError, "str"),
+    ],
+)
+def test_json_numbers(value, error, why):
+    with pytest.raises(error, match=why):
+        inference.json_number(value)
+
+
+def test_json_numbers_that_fit():
+    assert inference.json_number(10**308) == 1e308 and inference.json_number(-2) == -2.0
+
+
+def test_numeric_column_flags_text_and_numbers_beyond_float_range():
+    raw = pd.Series(["1.5", None, "oops", "1" + "0" * 400, "-1e999"], dtype=object)
+    values, wrong = inference.numeric_column(raw)
+    assert values[0] == 1.5 and np.isnan(values[1])
+    assert wrong.tolist() == [False, False, True, True, True]
+    values, wrong = inference.numeric_column(pd.Series([1.0, np.nan, np.inf]))
+    assert wrong.tolist() == [False, False, True]
+
+
+@pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
+def case(request, tmp_path_factory):
+    task = request.param
+    model = "linear_regression" if task == "regression" else "logistic_regression"
+    m, test = fitted_on(messy_csv(tmp_path_factory.mktemp(task) / "d.csv", task), model)
+    return m, test
+
+
+def arrays(m, frame):
+    pre = m.preprocessor
+    numeric = frame[pre.numeric].to_numpy(dtype=float, na_value=np.nan)
+    cats = [inference.category_column(frame[c]) for c in pre.categorical]
+    return numeric, cats
+
+
+def test_answers_are_the_models_and_encode_as_strict_json(case):
+    m, test = case
+    out = inference.predict(m, *arrays(m, test))
+    assert not out.refused.any()
+    body = json.loads(json.dumps(out.to_json(), allow_nan=False))
+    if m.schema.task == "regression":
+        np.testing.assert_allclose(body["predictions"], m.predict(test), rtol=1e-12)
+        np.testing.assert_allclose(out.to_columns()["prediction"], m.predict(test), rtol=1e-12)
+    else:
+        assert body["predictions"] == m.predict(test).tolist()
+        got = np.array([[p[str(c)] for c in m.schema.classes] for p in body["probabilities"]])
+        np.testing.assert_allclose(got, m.predict_proba(test), atol=1e-12)
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 1e200])
+def test_extreme_inputs_are_refused_with_a_reason_never_nan(case, value):
+    m, test = case
+    frame = test.head(5).copy()
+    frame.loc[frame.index[[1, 3]], ["x1", "x2"]] = value
+    out = inference.predict(m, *arrays(m, frame))
+    assert out.refused.tolist() == [False, True, False, True, False]
+    why, feature = inference.reason(out, 1)
+    assert feature in ("x1", "x2") and f"= {value!r}" in why and "training range" in why
+    kept = out.keep(~out.refused)
+    json.dumps(kept.to_json(), allow_nan=False)  # what is not refused is finite
+    assert np.isfinite(kept.scores()).all()
+    assert len(kept.to_columns()["prediction"]) == 3
+
+
+def test_a_tree_model_gets_no_input_beyond_float32(tmp_path):
+    """scikit-learn's trees run in float32 and raise on larger input; we refuse it first."""
+    m, test = fitted_on(messy_csv(tmp_path / "d.csv", "binary"), "random_forest")
+    frame = test.head(3).copy()
+    frame.loc[frame.index[0], "x2"] = 1e300
+    out = inference.predict(m, *arrays(m, frame))
+    assert out.refused.tolist() == [True, False, False]
+    assert inference.reason(out, 0)[1] == "x2"
+    np.testing.assert_allclose(out.proba[1:], m.predict_proba(frame.iloc[1:]), atol=1e-12)
+
+
+def test_an_answer_that_is_not_finite_is_refused_naming_the_furthest_feature(case):
+    """The last net: finite inputs the estimator still turns into NaN or inf."""
+    import dataclasses
+
+    m, test = case
+
+    class Overflowing:  # stands in for an estimator whose arithmetic overflows on row 0
+        def predict_proba(self, X):
+            p = m.estimator.predict_proba(X)
+            p[0] = np.nan
+            return p
+
+        def predict(self, X):
+            y = np.asarray(m.estimator.predict(X), dtype=float)
+            y[0] = np.inf
+            return y
+
+    frame = test.head(3).copy()
+    frame.loc[frame.index[0], "x2"] = 1e30
+    out = inference.predict(dataclasses.replace(m, estimator=Overflowing()), *arrays(m, frame))
+    assert out.refused.tolist() == [True, False, False]
+    assert inference.reason(out, 0) == (
+        "the model's answer is not finite: 'x2' = 1e+30 is far outside the training range",
+        "x2",
+    )
