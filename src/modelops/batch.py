@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops.errors import DataError
+from modelops.files import umask
 
 if TYPE_CHECKING:
     from modelops.bundle import Model
@@ -126,6 +127,7 @@ def predict_csv(
         else:
             writer.close()
             writer = None
+        os.chmod(tmp, 0o666 & ~umask())  # as an ordinary write would, not mkstemp's 0600
         os.replace(tmp, dst)
     finally:
         if writer is not None:
