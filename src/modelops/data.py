@@ -529,17 +529,32 @@ def read_prepared(path: Path) -> pd.DataFrame:
     return frame
 
 
+HEADER_LIMIT = 1 << 20  # bytes: a header row longer than this is not a header
+
+
 def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:
-    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable."""
+    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable.
+    At most ``HEADER_LIMIT`` bytes are read, so /dev/zero or a binary file cannot fill memory."""
     import csv
 
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
+        with open(path, "rb") as f:
+            raw = f.readline(HEADER_LIMIT + 1)
     except FileNotFoundError:
         raise error(f"{flag} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise error(f"{flag} {path}: cannot read it ({exc})") from None
+    if len(raw) > HEADER_LIMIT:
+        raise error(
+            f"{flag} {path}: no line end in its first {HEADER_LIMIT:,} bytes; "
+            "give a CSV file with a header row"
+        )
+    try:
+        header = next(csv.reader([raw.decode("utf-8").rstrip("\r\n")]), None)
+    except UnicodeDecodeError as exc:
+        raise error(f"{flag} {path}: cannot read it as UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:  # a NUL byte, a field over csv's 128 KiB limit
+        raise error(f"{flag} {path}: its header row is not CSV ({exc})") from None
     if not header:
         raise error(f"{flag} {path}: empty file; it needs a header row and rows")
     return header

@@ -12,6 +12,8 @@ cannot reach or whose bytes do not match their record (``InputError``).
 
 from __future__ import annotations
 
+MAX_MESSAGE = 2000  # characters of one error line
+
 
 class ModelopsError(Exception):
     """A user-facing failure; the message is one line that names the culprit."""
@@ -20,8 +22,11 @@ class ModelopsError(Exception):
 
     def __init__(self, message: str) -> None:
         # Collapse newlines so the "one line" promise holds even for messages
-        # that quote multi-line text from libraries.
-        super().__init__(" ".join(str(message).split()))
+        # that quote multi-line text from libraries, and cut what quotes a 20 MB cell.
+        text = " ".join(str(message).split())
+        if len(text) > MAX_MESSAGE:
+            text = f"{text[:MAX_MESSAGE]}... (cut at {MAX_MESSAGE:,} characters)"
+        super().__init__(text)
 
 
 class UsageError(ModelopsError):

@@ -64,11 +64,13 @@ def numeric_column(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, (raw.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
 
 
-def cell(value: Any) -> str:
-    """A CSV cell as an error message quotes it: ``1e+308`` or ``'oops'``, not numpy's repr."""
+def cell(value: Any, limit: int = 60) -> str:
+    """A CSV cell as an error message quotes it: ``1e+308`` or ``'oops'``, not numpy's repr,
+    and at most ``limit`` characters of it (a 20 MB cell is not echoed whole)."""
     import numpy as np
 
-    return repr(float(value)) if isinstance(value, np.floating) else repr(value)
+    text = repr(float(value)) if isinstance(value, np.floating) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def category_column(raw: pd.Series) -> np.ndarray:
