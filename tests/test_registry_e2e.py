@@ -174,6 +174,30 @@ def test_two_racing_promotes_keep_both_tags(repo: Path):
     }
 
 
+def test_the_registry_lock_is_shared_by_worktrees(repo: Path, tmp_path: Path):
+    """Issue 13, item 5: the lock lived in the worktree's own git dir, so a promote from a
+    second worktree did not wait, and two assignments could share a second (GTO and DVC then
+    name different holders)."""
+    import time
+
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "--detach", str(other), "HEAD")
+    with api.workspace(repo).lock():
+        proc = subprocess.Popen(
+            [str(BIN / "modelops"), "promote", "model@v0.0.1", "--stage", "dev"],
+            cwd=other,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(10)  # longer than a whole promote takes here
+        waiting = proc.poll() is None
+    out, err = proc.communicate(timeout=120)
+    assert waiting, f"promote in another worktree did not wait for the lock: {out}{err}"
+    assert proc.returncode == 0, err
+    assert "model#dev#1" in tags(repo)
+
+
 # -- promote and the gate -------------------------------------------------------------------
 def test_promote_and_gate(repo: Path, capsys):
     assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0

@@ -97,10 +97,12 @@ class Workspace:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialise registry writes on this machine (checks and tag creation together)."""
+        """Serialise registry writes on this machine, across all worktrees of the repository
+        (checks and tag creation together)."""
         import fcntl
 
-        path = Path(self.git.git_dir) / "modelops-registry.lock"
+        # The common git dir: every worktree of the repository writes the same tags.
+        path = Path(self.git.common_dir) / "modelops-registry.lock"
         with open(path, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
