@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from modelops.errors import ModelopsError, WorkspaceError
 
@@ -181,36 +182,115 @@ class Workspace:
         """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""
         return self.dvc.status()
 
-    def missing_from_cache(self, rev: str) -> list[str]:
-        """Outputs recorded in dvc.lock at ``rev`` whose bytes are not in the local cache."""
-        odb = self.dvc.cache.local
-        missing = []
-        for path, md5 in self.lock_outs_at(rev).items():
-            if self.show(rev, path) is not None:
-                continue  # kept in git (cache: false), nothing to fetch
-            cache_file = Path(odb.oid_to_path(md5))
-            if not cache_file.exists():
-                missing.append(path)
-            elif md5.endswith(".dir"):
-                entries = json.loads(cache_file.read_bytes())
-                if any(not Path(odb.oid_to_path(e["md5"])).exists() for e in entries):
-                    missing.append(path)
-        return missing
+    def cache_path(self, oid: str) -> Path:
+        return Path(self.dvc.cache.local.oid_to_path(oid))
 
-    def has_remote(self) -> bool:
-        return bool(self.dvc.config.get("core", {}).get("remote"))
+    def cached_outputs_at(self, rev: str) -> dict[str, str]:
+        """{path: md5} of every output the commit keeps in the DVC cache: the outputs of
+        each dvc.lock and each ``.dvc`` file in its tree, less those committed to git.
+        Only DVC 3 (``hash: md5``) records; older ones are left to ``dvc checkout``."""
+        from modelops.params import yaml_loads
 
-    def fetch(self, rev: str) -> None:
-        """Download what ``rev`` needs from the default DVC remote into the cache."""
+        tree = self.git.commit(rev).tree
+        outs: dict[str, str] = {}
+        self.unverified: list[str] = []
+        for item in tree.traverse():
+            if item.type != "blob":
+                continue
+            name = PurePosixPath(item.path)
+            if name.name != "dvc.lock" and (name.suffix != ".dvc" or name.parts[0] == ".dvc"):
+                continue
+            record = yaml_loads(item.data_stream.read().decode("utf-8")) or {}
+            if name.name == "dvc.lock":
+                stages = (record.get("stages") or {}).values()
+                entries = [o for stage in stages for o in stage.get("outs") or []]
+            else:
+                entries = [o for o in record.get("outs") or [] if o.get("cache", True)]
+            for out in entries:
+                if out.get("hash") != "md5" and out.get("md5"):
+                    self.unverified.append(str(out.get("path")))
+                elif out.get("md5") and out.get("path"):
+                    path = posixpath.normpath(posixpath.join(str(name.parent), out["path"]))
+                    outs[path] = str(out["md5"])
+        in_git = set()
+        for path in outs:
+            with contextlib.suppress(KeyError):
+                tree / path
+                in_git.add(path)
+        return {p: m for p, m in outs.items() if p not in in_git}
+
+    def stage_outputs(self, paths: dict[str, str], ref: str) -> Staged:
+        """Copy each output's object from the DVC cache next to its destination, hashing
+        the bytes in the same pass; a corrupt object is fetched again from the default
+        remote (repairing the cache), or refused. Nothing in the workspace changes until
+        ``Staged.install``; on an error every temporary copy is removed first."""
+        staged = Staged(self)
         try:
-            self.dvc.fetch(revs=[rev])
-        except Exception as exc:  # DVC raises many types for unreachable remotes
-            raise WorkspaceError(f"dvc fetch: {exc}") from None
+            for path, oid in sorted(paths.items()):
+                staged.add(path, oid, ref)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
 
-    def checkout(self, rev: str, force: bool = False) -> None:
-        """``git checkout <rev>`` then ``dvc checkout``."""
-        self.run_git("checkout", "--quiet", *(["--force"] if force else []), rev)
-        self.dvc_checkout(force=force)
+    def copy_verified(self, oid: str, dest: Path, label: str, ref: str) -> None:
+        """Write object ``oid`` to ``dest``, hashed on the way: from the cache, or (when the
+        cache copy is missing or corrupt) from the default remote, which also repairs the
+        cache. Raises WorkspaceError when no good copy can be had (the corrupt cache copy is
+        removed then, so that ``dvc fetch`` can replace it)."""
+        local = self.cache_path(oid)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        bad = None
+        if local.is_file():
+            with open(local, "rb") as src, open(dest, "wb") as out:
+                bad = content_md5(oid, src, out)
+            if bad == oid:
+                return
+        name = self.remote_name()
+        found = self._remote_object(name, oid) if name else None
+        if found is not None:
+            repair = local.with_name(f".{local.name}.modelops-repair")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with found as src, open(dest, "wb") as out, open(repair, "wb") as cache:
+                    actual = content_md5(oid, src, out, cache)
+                if actual == oid:
+                    repair.chmod(0o444)  # DVC's own mode for cache files
+                    os.replace(repair, local)
+                    return
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    repair.unlink()
+        if bad is None and found is None:
+            where = f"nor on the DVC remote {name!r}" if name else "and no DVC remote is configured"
+            raise WorkspaceError(
+                f"{label} of {ref} is not in the DVC cache {where}; nothing was changed "
+                f"(`dvc push` it from a machine that has it)"
+            )
+        if bad is not None:
+            with contextlib.suppress(FileNotFoundError):
+                local.unlink()
+        cache = f"the copy in the DVC cache has md5 {bad}" if bad else "it is not in the DVC cache"
+        if name is None:
+            remote = "no DVC remote is configured to repair it from"
+        elif found is None:
+            remote = f"DVC remote {name!r} does not hold it"
+        else:
+            remote = f"the copy on DVC remote {name!r} has md5 {actual}"
+        raise WorkspaceError(
+            f"{label} of {ref} (object {oid}): {cache} and {remote}"
+            f"{'; the corrupt cache copy was removed' if bad else ''}; nothing else was "
+            f"changed: `dvc push` a good copy from a machine that has one, then check out again"
+        )
+
+    def _remote_object(self, name: str, oid: str):
+        try:
+            odb = self.dvc.cloud.get_remote_odb(name, "checkout", hash_name="md5")
+            path = odb.oid_to_path(oid)
+            return odb.fs.open(path, "rb") if odb.fs.exists(path) else None
+        except Exception as exc:  # DVC and the fs libraries raise many types here
+            why = scrub(str(exc), self) or type(exc).__name__
+            raise WorkspaceError(f"DVC remote {name!r} cannot be reached ({why})") from None
 
     def dvc_checkout(self, force: bool = False) -> None:
         from dvc.repo import Repo
@@ -311,6 +391,94 @@ class Workspace:
             for s in self.dvc.index.stages
             if isinstance(s, PipelineStage) and os.path.abspath(s.path) == root
         ]
+
+
+def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:
+    """The name a DVC object's bytes earn, computed while they are copied to ``sinks``: their
+    md5, or for a directory manifest (``.dir``) DVC's md5 of its entries."""
+    from modelops.files import copy_md5, md5_bytes
+
+    if not oid.endswith(".dir"):
+        return copy_md5(src, *sinks)
+    from modelops.verify import manifest_md5
+
+    raw = src.read()
+    for sink in sinks:
+        sink.write(raw)
+    try:
+        return manifest_md5([e for e in json.loads(raw) if isinstance(e, dict)])
+    except (ValueError, KeyError, TypeError):
+        return md5_bytes(raw)
+
+
+class Staged:
+    """Outputs copied beside their destinations and verified; ``install`` moves them in."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.moves: list[tuple[Path, Path, str]] = []  # (temporary copy, destination, oid)
+        self.files: list[tuple[Path, str]] = []  # (file as installed, md5), for DVC's state
+
+    def add(self, path: str, oid: str, ref: str) -> None:
+        rel = PurePosixPath(path)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise WorkspaceError(f"{path} of {ref}: an output outside the repository")
+        dest = self.ws.root / rel
+        tmp = dest.with_name(f".{dest.name}.modelops-checkout")
+        _remove(tmp)
+        self.moves.append((tmp, dest, oid))
+        if not oid.endswith(".dir"):
+            self.ws.copy_verified(oid, tmp, path, ref)
+            self.files.append((dest, oid))
+            return
+        manifest = tmp / ".manifest"
+        self.ws.copy_verified(oid, manifest, path, ref)
+        entries = json.loads(manifest.read_bytes())
+        manifest.unlink()
+        for e in entries:
+            sub = PurePosixPath(e["relpath"])
+            if sub.is_absolute() or ".." in sub.parts:
+                raise WorkspaceError(f"{path} of {ref}: its manifest names {sub}, outside it")
+            self.ws.copy_verified(e["md5"], tmp / sub, f"{path}/{sub}", ref)
+            self.files.append((dest / sub, e["md5"]))
+
+    def install(self) -> None:
+        """Move every verified copy into place, and tell DVC's state what they hold (so that
+        ``dvc status`` does not hash them again)."""
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        for tmp, dest, _ in self.moves:
+            if dest.is_dir() and not dest.is_symlink():
+                old = dest.with_name(f".{dest.name}.modelops-old")
+                _remove(old)
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                _remove(old)
+            else:
+                if dest.is_dir():
+                    dest.unlink()
+                os.replace(tmp, dest)
+        repo = self.ws.dvc
+        repo.state.save_many(
+            ((str(p), HashInfo("md5", md5), None) for p, md5 in self.files), repo.fs
+        )
+        for _, dest, _ in self.moves:
+            repo.state.save_link(str(dest), repo.fs)
+        self.moves = []
+
+    def discard(self) -> None:
+        for tmp, _, _ in self.moves:
+            _remove(tmp)
+        self.moves = []
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _interrupt(signum, frame) -> None:
