@@ -451,6 +451,17 @@ def test_checkout_refuses_a_corrupt_object_it_cannot_repair(repo: Path, tmp_path
     assert not cache_object(repo, md5).exists()
 
 
+def test_publish_hashes_a_directory_remote_it_skips(repo: Path, tmp_path: Path, capsys):
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "origin.git"))
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    objects = local_remote(repo, tmp_path / "store")  # pushed by hand: publish will skip it
+    md5 = lock_md5(repo, "model@v0.0.1")
+    tamper(objects / md5[:2] / md5[2:])
+    err = cli_error(capsys, ["publish", "model@v0.0.1"])
+    assert f"models/model.npz (object {md5}) is corrupt on DVC remote 'store'" in err
+    assert git(repo, "ls-remote", "--tags", "origin").stdout == ""  # no tag was pushed
+
+
 # -- the CLI itself ------------------------------------------------------------------------
 def test_every_command_and_option_has_help():
     parser = cli.build_parser()

@@ -179,7 +179,7 @@ def checkout(
     """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed.
 
     Every output the version changes is copied out of the DVC cache (or the default
-    remote) beside its destination and hashed in the same pass; a corrupt cache object
+    remote) beside its destination and the copy is hashed; a corrupt cache object
     is replaced from the remote when the remote holds the right bytes. Only when all are
     verified does HEAD move and the copies take their places."""
     import signal
@@ -188,20 +188,26 @@ def checkout(
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     info = reg.need_version(reg.state(ws), name, v)
-    if not force:
-        dirty = ws.dirty_files()
-        modified = ws.modified_outputs()
-        if dirty or modified:
-            raise WorkspaceError(
-                f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be lost; "
-                f"commit or stash them, or use --force"
-            )
     target = ws.cached_outputs_at(info.commit)
     legacy = ws.unverified  # DVC 2 records (md5-dos2unix): left to `dvc checkout`
-    # Outputs the workspace holds already (checked unchanged above) are left alone.
+    # Outputs the workspace holds already (checked unchanged below) are left alone.
     current = {} if force else ws.cached_outputs_at("HEAD")
     todo = {p: m for p, m in target.items() if current.get(p) != m or not (ws.root / p).exists()}
-    staged = ws.stage_outputs(todo, f"{name}@{v}")
+    # Copying and hashing run while the workspace is checked; refused, they are removed.
+    staging = ws.prefetch_outputs(todo, f"{name}@{v}")
+    try:
+        if not force:
+            dirty = ws.dirty_files()
+            modified = ws.modified_outputs()
+            if dirty or modified:
+                raise WorkspaceError(
+                    f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be "
+                    f"lost; commit or stash them, or use --force"
+                )
+    except BaseException:
+        staging(retry=False).discard()
+        raise
+    staged = staging()
     main = threading.current_thread() is threading.main_thread()
     try:
         if main:  # Ctrl-C waits until HEAD and the outputs have both moved

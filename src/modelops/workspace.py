@@ -9,13 +9,15 @@ import contextlib
 import json
 import os
 import posixpath
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from modelops.errors import ModelopsError, WorkspaceError
+from modelops.files import md5_file
 
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -189,8 +191,11 @@ class Workspace:
         """{path: md5} of every output the commit keeps in the DVC cache: the outputs of
         each dvc.lock and each ``.dvc`` file in its tree, less those committed to git.
         Only DVC 3 (``hash: md5``) records; older ones are left to ``dvc checkout``."""
-        from modelops.params import yaml_loads
+        import yaml
 
+        # libyaml: ruamel's pure-Python parser took most of this function's time. Only
+        # paths and md5s are read, and DVC quotes strings that YAML could misread.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         tree = self.git.commit(rev).tree
         outs: dict[str, str] = {}
         self.unverified: list[str] = []
@@ -200,7 +205,7 @@ class Workspace:
             name = PurePosixPath(item.path)
             if name.name != "dvc.lock" and (name.suffix != ".dvc" or name.parts[0] == ".dvc"):
                 continue
-            record = yaml_loads(item.data_stream.read().decode("utf-8")) or {}
+            record = yaml.load(item.data_stream.read(), Loader=loader) or {}
             if name.name == "dvc.lock":
                 stages = (record.get("stages") or {}).values()
                 entries = [o for stage in stages for o in stage.get("outs") or []]
@@ -219,12 +224,13 @@ class Workspace:
                 in_git.add(path)
         return {p: m for p, m in outs.items() if p not in in_git}
 
-    def stage_outputs(self, paths: dict[str, str], ref: str) -> Staged:
-        """Copy each output's object from the DVC cache next to its destination, hashing
-        the bytes in the same pass; a corrupt object is fetched again from the default
-        remote (repairing the cache), or refused. Nothing in the workspace changes until
-        ``Staged.install``; on an error every temporary copy is removed first."""
-        staged = Staged(self)
+    def stage_outputs(self, paths: dict[str, str], ref: str, local: bool = False) -> Staged:
+        """Copy each output's object from the DVC cache next to its destination and hash
+        the copy; a corrupt object is fetched again from the default remote (repairing the
+        cache), or refused. Nothing in the workspace changes until ``Staged.install``; on
+        an error every temporary copy is removed first. ``local``: the cache only, raising
+        ``NeedsRemote`` for an object it lacks or holds corrupt."""
+        staged = Staged(self, local)
         try:
             for path, oid in sorted(paths.items()):
                 staged.add(path, oid, ref)
@@ -233,7 +239,36 @@ class Workspace:
             raise
         return staged
 
-    def copy_verified(self, oid: str, dest: Path, label: str, ref: str) -> None:
+    def prefetch_outputs(self, paths: dict[str, str], ref: str) -> Callable[..., Staged]:
+        """``stage_outputs`` from the cache in a thread, while the caller checks the
+        workspace (hashing and copying release the GIL); the returned function waits, and
+        stages what the cache could not give (or all, after an error) the usual way.
+        If the caller fails first, ``finish(retry=False).discard()`` removes the copies."""
+        import threading
+
+        self.dvc.cache.local  # noqa: B018  (opened here, not raced for in the thread)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["staged"] = self.stage_outputs(paths, ref, local=True)
+            except BaseException as exc:  # reported (or retried) by finish()
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="modelops-prefetch", daemon=True)
+        thread.start()
+
+        def finish(retry: bool = True) -> Staged:
+            thread.join()
+            if "staged" in result:
+                return result["staged"]
+            return self.stage_outputs(paths, ref) if retry else Staged(self)
+
+        return finish
+
+    def copy_verified(
+        self, oid: str, dest: Path, label: str, ref: str, only_local: bool = False
+    ) -> None:
         """Write object ``oid`` to ``dest``, hashed on the way: from the cache, or (when the
         cache copy is missing or corrupt) from the default remote, which also repairs the
         cache. Raises WorkspaceError when no good copy can be had (the corrupt cache copy is
@@ -242,10 +277,20 @@ class Workspace:
         dest.parent.mkdir(parents=True, exist_ok=True)
         bad = None
         if local.is_file():
-            with open(local, "rb") as src, open(dest, "wb") as out:
-                bad = content_md5(oid, src, out)
+            if oid.endswith(".dir"):
+                with open(local, "rb") as src, open(dest, "wb") as out:
+                    bad = content_md5(oid, src, out)
+            else:
+                # The kernel copies (copy_file_range), then the copy itself is hashed, hot
+                # in the page cache: what is installed is what was hashed.
+                # Big blocks: each one gives the GIL back to the thread that checks the
+                # workspace meanwhile, and takes a switch interval to get it again.
+                shutil.copyfile(local, dest)
+                bad = md5_file(dest, chunk=16 << 20)
             if bad == oid:
                 return
+        if only_local:
+            raise NeedsRemote(oid)
         name = self.remote_name()
         found = self._remote_object(name, oid) if name else None
         if found is not None:
@@ -411,11 +456,16 @@ def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:
         return md5_bytes(raw)
 
 
+class NeedsRemote(Exception):
+    """A cache object is missing or corrupt: only the remote can give it (internal)."""
+
+
 class Staged:
     """Outputs copied beside their destinations and verified; ``install`` moves them in."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, local: bool = False) -> None:
         self.ws = ws
+        self.local = local
         self.moves: list[tuple[Path, Path, str]] = []  # (temporary copy, destination, oid)
         self.files: list[tuple[Path, str]] = []  # (file as installed, md5), for DVC's state
 
@@ -428,18 +478,18 @@ class Staged:
         _remove(tmp)
         self.moves.append((tmp, dest, oid))
         if not oid.endswith(".dir"):
-            self.ws.copy_verified(oid, tmp, path, ref)
+            self.ws.copy_verified(oid, tmp, path, ref, self.local)
             self.files.append((dest, oid))
             return
         manifest = tmp / ".manifest"
-        self.ws.copy_verified(oid, manifest, path, ref)
+        self.ws.copy_verified(oid, manifest, path, ref, self.local)
         entries = json.loads(manifest.read_bytes())
         manifest.unlink()
         for e in entries:
             sub = PurePosixPath(e["relpath"])
             if sub.is_absolute() or ".." in sub.parts:
                 raise WorkspaceError(f"{path} of {ref}: its manifest names {sub}, outside it")
-            self.ws.copy_verified(e["md5"], tmp / sub, f"{path}/{sub}", ref)
+            self.ws.copy_verified(e["md5"], tmp / sub, f"{path}/{sub}", ref, self.local)
             self.files.append((dest / sub, e["md5"]))
 
     def install(self) -> None:
