@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from modelops import api, cli
+from modelops.files import multipart_etag
 from modelops.remote import needed_oids
 from tests.conftest import dvc, git, tree_state
 from tests.seaweedfs import SeaweedFS
@@ -260,6 +261,25 @@ def test_publish_checks_what_the_remote_already_holds(machine_a: Path, s3: Seawe
     client.put_object(Bucket=bucket_of(a), Key=key, Body=good)  # repaired: publish goes through
     assert cli.main(["publish", "model@v0.0.1"]) == 0
     assert remote_tags(a) == ["model@v0.0.1"]
+
+
+def test_multipart_etags_are_reproduced_from_the_local_bytes(s3: SeaweedFS, tmp_path: Path):
+    """The S3 server's own ETag for an object uploaded in parts is the reference."""
+    from boto3.s3.transfer import TransferConfig
+
+    from modelops.remote import _parts_match
+
+    path = tmp_path / "object"
+    path.write_bytes(os.urandom(11 * 2**20))
+    bucket = s3.bucket(f"b-{uuid.uuid4().hex[:8]}")
+    client = s3.client()
+    parts = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
+    client.upload_file(str(path), bucket, "k", Config=parts)
+    etag = client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    assert etag.endswith("-3") and multipart_etag(path, 5 * 2**20) == etag
+    assert _parts_match(path, etag)
+    path.write_bytes(path.read_bytes()[:-1] + b"x")  # the same size, other bytes
+    assert not _parts_match(path, etag)
 
 
 def test_gc_keeps_stage_holders_and_drops_retired_versions(machine_a: Path, s3: SeaweedFS, capsys):

@@ -182,20 +182,36 @@ def checkout(
     remote) beside its destination and the copy is hashed; a corrupt cache object
     is replaced from the remote when the remote holds the right bytes. Only when all are
     verified does HEAD move and the copies take their places."""
+    import contextlib
     import signal
     import threading
 
     ws = workspace(root)
-    name, v = _exact_version(ws, ref, version)
-    info = reg.need_version(reg.state(ws), name, v)
-    target = ws.cached_outputs_at(info.commit)
-    legacy = ws.unverified  # DVC 2 records (md5-dos2unix): left to `dvc checkout`
-    # Outputs the workspace holds already (checked unchanged below) are left alone.
-    current = {} if force else ws.cached_outputs_at("HEAD")
-    todo = {p: m for p, m in target.items() if current.get(p) != m or not (ws.root / p).exists()}
-    # Copying and hashing run while the workspace is checked; refused, they are removed.
-    staging = ws.prefetch_outputs(todo, f"{name}@{v}")
+
+    def prefetch(commit: str, label: str):
+        target = ws.cached_outputs_at(commit)
+        legacy = ws.unverified
+        # Outputs the workspace holds already (checked unchanged below) are left alone.
+        current = {} if force else ws.cached_outputs_at("HEAD")
+        todo = {
+            p: m for p, m in target.items() if current.get(p) != m or not (ws.root / p).exists()
+        }
+        return commit, legacy, ws.prefetch_outputs(todo, label)
+
+    # Copying and hashing run in a thread while the registry is read and the workspace
+    # checked (a tag named in full is resolved by git at once); refused, they are removed.
+    guess = None
+    if ref and "@" in ref and not version:
+        with contextlib.suppress(WorkspaceError):
+            guess = prefetch(ws.commit_of(f"refs/tags/{ref}"), ref)
     try:
+        name, v = _exact_version(ws, ref, version)
+        info = reg.need_version(reg.state(ws), name, v)
+        if guess is None or guess[0] != info.commit:
+            if guess is not None:
+                guess[2](retry=False).discard()
+            guess = prefetch(info.commit, f"{name}@{v}")
+        _, legacy, staging = guess  # legacy: DVC 2 records (md5-dos2unix), left to DVC
         if not force:
             dirty = ws.dirty_files()
             modified = ws.modified_outputs()
@@ -205,7 +221,8 @@ def checkout(
                     f"lost; commit or stash them, or use --force"
                 )
     except BaseException:
-        staging(retry=False).discard()
+        if guess is not None:
+            guess[2](retry=False).discard()
         raise
     staged = staging()
     main = threading.current_thread() is threading.main_thread()

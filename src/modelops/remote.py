@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
@@ -108,7 +109,6 @@ def check_remote(
     with the ETag the local bytes give under s3fs's part size (what DVC uploads with), and
     downloaded and hashed only when that does not reproduce it. Other remotes are
     downloaded and hashed."""
-    from modelops.files import multipart_etag
     from modelops.workspace import content_md5
 
     protocol = odb.fs.protocol
@@ -121,7 +121,7 @@ def check_remote(
                 etag = str(odb.fs.info(path).get("ETag", "")).strip('"')
                 if etag == raw_md5[oid]:
                     continue
-                if "-" in etag and _parts_match(ws.cache_path(oid), etag, multipart_etag):
+                if "-" in etag and _parts_match(ws.cache_path(oid), etag):
                     continue
                 if "-" not in etag and not oid.endswith(".dir"):
                     actual = etag  # one part: the ETag is the md5 of what the server holds
@@ -142,10 +142,14 @@ def check_remote(
         )
 
 
-def _parts_match(local, etag: str, multipart_etag) -> bool:
+def _parts_match(local: Path, etag: str) -> bool:
+    """Whether the local bytes give S3's multipart ``etag`` under s3fs's part size (what
+    DVC uploads with) or the usual boto3 and AWS CLI ones."""
     import math
 
     from s3fs.core import calculate_chunksize
+
+    from modelops.files import multipart_etag
 
     size = local.stat().st_size
     parts = int(etag.rsplit("-", 1)[1])

@@ -269,10 +269,11 @@ class Workspace:
     def copy_verified(
         self, oid: str, dest: Path, label: str, ref: str, only_local: bool = False
     ) -> None:
-        """Write object ``oid`` to ``dest``, hashed on the way: from the cache, or (when the
-        cache copy is missing or corrupt) from the default remote, which also repairs the
-        cache. Raises WorkspaceError when no good copy can be had (the corrupt cache copy is
-        removed then, so that ``dvc fetch`` can replace it)."""
+        """Write object ``oid`` to ``dest`` and hash what was written: from the cache, or
+        (when the cache copy is missing or corrupt) from the default remote, hashed as it
+        streams into ``dest`` and into the cache, which repairs it. Raises WorkspaceError
+        when no good copy can be had (the corrupt cache copy is removed then, so that
+        ``dvc fetch`` can replace it)."""
         local = self.cache_path(oid)
         dest.parent.mkdir(parents=True, exist_ok=True)
         bad = None
@@ -523,8 +524,6 @@ class Staged:
 
 
 def _remove(path: Path) -> None:
-    import shutil
-
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
