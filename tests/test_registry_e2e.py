@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -450,6 +451,78 @@ def test_checkout_with_missing_data_names_the_file_and_changes_nothing(repo: Pat
     err = cli_error(capsys, ["checkout", "model@v0.0.1"])
     assert "models/model.npz of model@v0.0.1 is not in the DVC cache and no DVC remote" in err
     assert snapshot(repo) == before
+
+
+def tamper(path: Path) -> None:
+    """Flip one byte in place, keeping the inode, the size and the mtime: DVC's state
+    database (inode, mtime, size) cannot tell."""
+    st = path.stat()
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.seek(st.st_size // 2)
+        byte = f.read(1)
+        f.seek(st.st_size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    path.chmod(st.st_mode)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_ino == st.st_ino and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def cache_object(repo: Path, md5: str) -> Path:
+    return repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+
+
+def local_remote(repo: Path, store: Path) -> Path:
+    dvc(repo, "remote", "add", "--local", "-d", "store", str(store))
+    dvc(repo, "push", "-q", "--all-tags")
+    return store / "files/md5"
+
+
+def test_checkout_repairs_a_corrupt_cache_object_from_the_remote(repo: Path, tmp_path: Path):
+    objects = local_remote(repo, tmp_path / "store")
+    md5 = lock_md5(repo, "model@v0.0.1")
+    tamper(cache_object(repo, md5))
+    info = api.checkout("model@v0.0.1")
+    assert git(repo, "rev-parse", "HEAD").stdout.strip() == info.commit
+    assert md5_bytes((repo / "models/model.npz").read_bytes()) == md5
+    assert md5_bytes(cache_object(repo, md5).read_bytes()) == md5  # the cache is repaired
+    assert md5_bytes((objects / md5[:2] / md5[2:]).read_bytes()) == md5
+    assert "up to date" in dvc(repo, "status").stdout  # DVC's state agrees with the copy
+
+
+def test_checkout_refuses_a_corrupt_object_it_cannot_repair(repo: Path, tmp_path: Path, capsys):
+    md5 = lock_md5(repo, "model@v0.0.1")
+    tamper(cache_object(repo, md5))
+    before = snapshot(repo)
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    assert f"models/model.npz of model@v0.0.1 (object {md5}): the copy in the DVC cache" in err
+    assert "no DVC remote is configured" in err and "nothing else was changed" in err
+    assert snapshot(repo) == before  # HEAD not moved, the old model in place
+    assert not cache_object(repo, md5).exists()  # the bad copy is not kept under the name
+    assert not list(repo.rglob("*.modelops-*"))  # no temporary copy left behind
+
+    # The remote holds a corrupt copy too, and the cache none: fetched, hashed, refused.
+    objects = local_remote(repo, tmp_path / "store")
+    dvc(repo, "push", "-q")  # HEAD's objects; v0.0.1's model is absent from the cache
+    bad = objects / md5[:2] / md5[2:]
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"not the model")
+    before = snapshot(repo)
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    assert "the copy on DVC remote 'store' has md5" in err and md5 in err
+    assert snapshot(repo) == before
+    assert not cache_object(repo, md5).exists()
+
+
+def test_publish_hashes_a_directory_remote_it_skips(repo: Path, tmp_path: Path, capsys):
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "origin.git"))
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    objects = local_remote(repo, tmp_path / "store")  # pushed by hand: publish will skip it
+    md5 = lock_md5(repo, "model@v0.0.1")
+    tamper(objects / md5[:2] / md5[2:])
+    err = cli_error(capsys, ["publish", "model@v0.0.1"])
+    assert f"models/model.npz (object {md5}) is corrupt on DVC remote 'store'" in err
+    assert git(repo, "ls-remote", "--tags", "origin").stdout == ""  # no tag was pushed
 
 
 # -- the CLI itself ------------------------------------------------------------------------

@@ -15,10 +15,15 @@ import httpx
 import pytest
 
 from modelops import api, cli
+from modelops.files import multipart_etag
 from modelops.remote import needed_oids
 from tests.conftest import dvc, git, tree_state
 from tests.seaweedfs import SeaweedFS
-from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
+from tests.test_registry_e2e import (
+    base,  # noqa: F401  (the registered repo fixture)
+    cache_object,
+    tamper,
+)
 from tests.test_serving_e2e import free_port
 
 pytestmark = pytest.mark.e2e
@@ -224,6 +229,57 @@ def test_server_down_then_killed_mid_push_then_completes(
         assert big in needed
     finally:
         own.stop()
+
+
+def test_publish_refuses_a_corrupt_cache_object_before_pushing(
+    machine_a: Path, s3: SeaweedFS, capsys
+):
+    md5 = lock_md5(machine_a, "model@v0.0.1")
+    tamper(cache_object(machine_a, md5))  # same size, inode and mtime: DVC cannot tell
+    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    err = capsys.readouterr().err
+    assert f"publish: models/model.npz (object {md5}) is corrupt in the DVC cache" in err
+    assert "nothing was pushed" in err
+    assert s3.client().list_objects_v2(Bucket=bucket_of(machine_a)).get("KeyCount") == 0
+    assert remote_tags(machine_a) == []
+
+
+def test_publish_checks_what_the_remote_already_holds(machine_a: Path, s3: SeaweedFS, capsys):
+    a = machine_a
+    dvc(a, "push", "-q", "--all-tags")  # the data went up earlier, by hand
+    md5 = lock_md5(a, "model@v0.0.1")
+    key = f"store/files/md5/{md5[:2]}/{md5[2:]}"
+    client = s3.client()
+    good = client.get_object(Bucket=bucket_of(a), Key=key)["Body"].read()
+    bad = bytes([good[0] ^ 0xFF]) + good[1:]  # the same size
+    client.put_object(Bucket=bucket_of(a), Key=key, Body=bad)
+    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    err = capsys.readouterr().err
+    assert f"models/model.npz (object {md5}) is corrupt on DVC remote 'storage'" in err
+    assert hashlib.md5(bad).hexdigest() in err and "no tag was pushed" in err
+    assert remote_tags(a) == []
+    client.put_object(Bucket=bucket_of(a), Key=key, Body=good)  # repaired: publish goes through
+    assert cli.main(["publish", "model@v0.0.1"]) == 0
+    assert remote_tags(a) == ["model@v0.0.1"]
+
+
+def test_multipart_etags_are_reproduced_from_the_local_bytes(s3: SeaweedFS, tmp_path: Path):
+    """The S3 server's own ETag for an object uploaded in parts is the reference."""
+    from boto3.s3.transfer import TransferConfig
+
+    from modelops.remote import _parts_match
+
+    path = tmp_path / "object"
+    path.write_bytes(os.urandom(11 * 2**20))
+    bucket = s3.bucket(f"b-{uuid.uuid4().hex[:8]}")
+    client = s3.client()
+    parts = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
+    client.upload_file(str(path), bucket, "k", Config=parts)
+    etag = client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    assert etag.endswith("-3") and multipart_etag(path, 5 * 2**20) == etag
+    assert _parts_match(path, etag)
+    path.write_bytes(path.read_bytes()[:-1] + b"x")  # the same size, other bytes
+    assert not _parts_match(path, etag)
 
 
 def test_gc_keeps_stage_holders_and_drops_retired_versions(machine_a: Path, s3: SeaweedFS, capsys):

@@ -177,30 +177,69 @@ def checkout(
     ref: str, *, version: str | None = None, force: bool = False, root: str | Path = "."
 ) -> reg.VersionInfo:
     """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed.
-    The bundle is not hashed again here: DVC copies it from its content-addressed cache,
-    and every command that loads a bundle checks it against dvc.lock first."""
+
+    Every output the version changes is copied out of the DVC cache (or the default
+    remote) beside its destination and the copy is hashed; a corrupt cache object
+    is replaced from the remote when the remote holds the right bytes. Only when all are
+    verified does HEAD move and the copies take their places."""
+    import contextlib
+    import signal
+    import threading
+
     ws = workspace(root)
-    name, v = _exact_version(ws, ref, version)
-    info = reg.need_version(reg.state(ws), name, v)
-    if not force:
-        dirty = ws.dirty_files()
-        modified = ws.modified_outputs()
-        if dirty or modified:
-            raise WorkspaceError(
-                f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be lost; "
-                f"commit or stash them, or use --force"
-            )
-    missing = ws.missing_from_cache(info.commit)
-    if missing and ws.has_remote():
-        ws.fetch(info.commit)
-        missing = ws.missing_from_cache(info.commit)
-    if missing:
-        where = "nor on the DVC remote" if ws.has_remote() else "and no DVC remote is configured"
-        raise WorkspaceError(
-            f"{missing[0]} of {name}@{v} is not in the DVC cache {where}; "
-            f"nothing was changed (`dvc push` it from a machine that has it)"
-        )
-    ws.checkout(info.commit, force=force)
+
+    def prefetch(commit: str, label: str):
+        target = ws.cached_outputs_at(commit)
+        legacy = ws.unverified
+        # Outputs the workspace holds already (checked unchanged below) are left alone.
+        current = {} if force else ws.cached_outputs_at("HEAD")
+        todo = {
+            p: m for p, m in target.items() if current.get(p) != m or not (ws.root / p).exists()
+        }
+        return commit, legacy, ws.prefetch_outputs(todo, label)
+
+    # Copying and hashing run in a thread while the registry is read and the workspace
+    # checked (a tag named in full is resolved by git at once); refused, they are removed.
+    guess = None
+    if ref and "@" in ref and not version:
+        with contextlib.suppress(WorkspaceError):
+            guess = prefetch(ws.commit_of(f"refs/tags/{ref}"), ref)
+    try:
+        name, v = _exact_version(ws, ref, version)
+        info = reg.need_version(reg.state(ws), name, v)
+        if guess is None or guess[0] != info.commit:
+            if guess is not None:
+                guess[2](retry=False).discard()
+            guess = prefetch(info.commit, f"{name}@{v}")
+        _, legacy, staging = guess  # legacy: DVC 2 records (md5-dos2unix), left to DVC
+        if not force:
+            dirty = ws.dirty_files()
+            modified = ws.modified_outputs()
+            if dirty or modified:
+                raise WorkspaceError(
+                    f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be "
+                    f"lost; commit or stash them, or use --force"
+                )
+    except BaseException:
+        if guess is not None:
+            guess[2](retry=False).discard()
+        raise
+    staged = staging()
+    main = threading.current_thread() is threading.main_thread()
+    try:
+        if main:  # Ctrl-C waits until HEAD and the outputs have both moved
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            ws.run_git("checkout", "--quiet", *(["--force"] if force else []), info.commit)
+            staged.install()
+            if legacy:
+                ws.dvc_checkout(force=force)
+        finally:
+            if main:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    finally:
+        staged.discard()
+        ws.close_dvc()
     return info
 
 

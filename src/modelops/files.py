@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def md5_bytes(data: bytes) -> str:
@@ -32,6 +32,26 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def copy_md5(src: BinaryIO, *sinks: BinaryIO, chunk: int = 1 << 20) -> str:
+    """md5 of a stream's bytes, computed in the same pass that writes them to ``sinks``."""
+    h = hashlib.md5(usedforsecurity=False)
+    while block := src.read(chunk):
+        h.update(block)
+        for sink in sinks:
+            sink.write(block)
+    return h.hexdigest()
+
+
+def multipart_etag(path: str | Path, part_size: int) -> str:
+    """The ETag S3 gives an object uploaded in parts of ``part_size`` bytes: the md5 of
+    the parts' md5 digests, then ``-`` and the number of parts."""
+    digests = []
+    with open(path, "rb") as f:
+        while part := f.read(part_size):
+            digests.append(hashlib.md5(part, usedforsecurity=False).digest())
+    return f"{md5_bytes(b''.join(digests))}-{len(digests)}"
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -13,8 +13,10 @@ and any stage holder (retired or not) needs, and removes the rest from the cache
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
@@ -57,6 +59,107 @@ def needed_oids(ws: Workspace, commits: list[str], model_path: str | None) -> di
     return out
 
 
+def _labels(ws: Workspace, needed: dict[str, str]) -> dict[str, str]:
+    """``needed`` with the entries of every directory manifest in the cache added, each
+    named by its path (``data/prepared/train.parquet``), for messages."""
+    out = dict(needed)
+    for oid, label in needed.items():
+        if not oid.endswith(".dir"):
+            continue
+        try:
+            entries = json.loads(ws.cache_path(oid).read_bytes())
+            for e in entries:
+                name = out.get(e["md5"], "")
+                if not name or name.startswith("object "):
+                    out[e["md5"]] = f"{label}/{e['relpath']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # absent here (the push will say so) or corrupt (check_cache will)
+    return out
+
+
+def check_cache(ws: Workspace, labels: dict[str, str]) -> dict[str, str]:
+    """Hash every object the cache holds for ``labels`` and refuse any whose bytes do not
+    earn their name; returns {oid: md5 of the raw bytes} (what S3 reports as an ETag)."""
+    from modelops.files import md5_file
+    from modelops.workspace import content_md5
+
+    raw = {}
+    for oid, label in labels.items():
+        path = ws.cache_path(oid)
+        if not path.is_file():
+            continue  # not here: the push reports it, or the remote has it (checked after)
+        with open(path, "rb") as src:
+            actual = content_md5(oid, src)
+        if actual != oid:
+            raise WorkspaceError(
+                f"publish: {label} (object {oid}) is corrupt in the DVC cache: its bytes "
+                f"have md5 {actual} ({path}); nothing was pushed: delete that file, "
+                f"`dvc fetch` or `dvc repro` to restore it, then publish again"
+            )
+        raw[oid] = actual if not oid.endswith(".dir") else md5_file(path)
+    return raw
+
+
+def check_remote(
+    ws: Workspace, odb: Any, remote: str, skipped: dict[str, str], raw_md5: dict[str, str]
+) -> None:
+    """Check the content of objects the push skipped because the remote had them.
+
+    A directory remote is hashed (local reads). On S3 the ETag of an object uploaded in
+    one part is the md5 of the bytes the server stored; one uploaded in parts is compared
+    with the ETag the local bytes give under s3fs's part size (what DVC uploads with), and
+    downloaded and hashed only when that does not reproduce it. Other remotes are
+    downloaded and hashed."""
+    from modelops.workspace import content_md5
+
+    protocol = odb.fs.protocol
+    protocol = protocol[0] if isinstance(protocol, tuple | list) else protocol
+    for oid, label in skipped.items():
+        path = odb.oid_to_path(oid)
+        try:
+            actual = None
+            if protocol == "s3" and oid in raw_md5:
+                etag = str(odb.fs.info(path).get("ETag", "")).strip('"')
+                if etag == raw_md5[oid]:
+                    continue
+                if "-" in etag and _parts_match(ws.cache_path(oid), etag):
+                    continue
+                if "-" not in etag and not oid.endswith(".dir"):
+                    actual = etag  # one part: the ETag is the md5 of what the server holds
+            if actual is None:
+                with odb.fs.open(path, "rb") as src:
+                    actual = content_md5(oid, src)
+                if actual == oid:
+                    continue
+        except Exception as exc:  # DVC and the fs libraries raise many types here
+            raise WorkspaceError(
+                f"publish: cannot check {label} on DVC remote {remote!r} "
+                f"({scrub(str(exc), ws) or type(exc).__name__}); no tag was pushed"
+            ) from None
+        raise WorkspaceError(
+            f"publish: {label} (object {oid}) is corrupt on DVC remote {remote!r}: it holds "
+            f"bytes with md5 {actual}; no tag was pushed: delete that object from the remote "
+            f"(`dvc push` skips what is there), then publish again"
+        )
+
+
+def _parts_match(local: Path, etag: str) -> bool:
+    """Whether the local bytes give S3's multipart ``etag`` under s3fs's part size (what
+    DVC uploads with) or the usual boto3 and AWS CLI ones."""
+    import math
+
+    from s3fs.core import calculate_chunksize
+
+    from modelops.files import multipart_etag
+
+    size = local.stat().st_size
+    parts = int(etag.rsplit("-", 1)[1])
+    for part in (calculate_chunksize(size), 8 * 2**20, 16 * 2**20, 5 * 2**20):
+        if math.ceil(size / part) == parts and multipart_etag(local, part) == etag:
+            return True
+    return False
+
+
 @dataclass
 class Published:
     versions: list[str]
@@ -84,6 +187,14 @@ def publish(
     model_path = artifacts[name].path if name in artifacts else ""
     commits = sorted({v.commit for v in versions})
     targets = [model_path] if model_only else None
+    needed = needed_oids(ws, commits, model_path if model_only else None)
+    labels = _labels(ws, needed)
+    raw_md5 = check_cache(ws, labels)  # before anything is pushed
+    odb = ws.dvc.cloud.get_remote_odb(remote, "publish", hash_name="md5")
+    try:
+        before = set(odb.oids_exist(list(labels)))  # what the push will skip
+    except Exception:  # unreachable, or refused: the push says so; if it works, check all
+        before = set(labels)
     try:
         ws.dvc.push(targets=targets, revs=commits, remote=remote, workspace=False)
     except Exception as exc:
@@ -92,26 +203,25 @@ def publish(
             f"({scrub(str(exc), ws) or type(exc).__name__}); no tag was pushed: fix the remote "
             f"and run publish again"
         ) from None
-    needed = needed_oids(ws, commits, model_path if model_only else None)
-    odb = ws.dvc.cloud.get_remote_odb(remote, "publish", hash_name="md5")
     try:
-        present = set(odb.oids_exist(list(needed)))
+        present = set(odb.oids_exist(list(labels)))
     except Exception as exc:
         raise WorkspaceError(
             f"publish: cannot check DVC remote {remote!r} ({scrub(str(exc), ws)}); "
             f"no tag was pushed"
         ) from None
-    missing = [needed[o] for o in needed if o not in present]
+    missing = [labels[o] for o in labels if o not in present]
     if missing:
         raise WorkspaceError(
             f"publish: the remote lacks {missing[0]} after the push "
             f"({len(missing)} object(s) missing); no tag was pushed: run publish again"
         )
+    check_remote(ws, odb, remote, {o: labels[o] for o in labels if o in before}, raw_md5)
     st = reg.state(ws)
     wanted = {v.commit for v in versions}
     tags = [e.tag for e in st.of(name) if e.commit in wanted]
     ws.run_git("push", "--quiet", git_remote, *[f"refs/tags/{t}" for t in tags])
-    return Published([v.version for v in versions], len(needed), tags)
+    return Published([v.version for v in versions], len(labels), tags)
 
 
 @dataclass

@@ -8,13 +8,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import posixpath
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 from modelops.errors import ModelopsError, WorkspaceError
+from modelops.files import md5_file
 
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -183,36 +186,159 @@ class Workspace:
         """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""
         return self.dvc.status()
 
-    def missing_from_cache(self, rev: str) -> list[str]:
-        """Outputs recorded in dvc.lock at ``rev`` whose bytes are not in the local cache."""
-        odb = self.dvc.cache.local
-        missing = []
-        for path, md5 in self.lock_outs_at(rev).items():
-            if self.show(rev, path) is not None:
-                continue  # kept in git (cache: false), nothing to fetch
-            cache_file = Path(odb.oid_to_path(md5))
-            if not cache_file.exists():
-                missing.append(path)
-            elif md5.endswith(".dir"):
-                entries = json.loads(cache_file.read_bytes())
-                if any(not Path(odb.oid_to_path(e["md5"])).exists() for e in entries):
-                    missing.append(path)
-        return missing
+    def cache_path(self, oid: str) -> Path:
+        return Path(self.dvc.cache.local.oid_to_path(oid))
 
-    def has_remote(self) -> bool:
-        return bool(self.dvc.config.get("core", {}).get("remote"))
+    def cached_outputs_at(self, rev: str) -> dict[str, str]:
+        """{path: md5} of every output the commit keeps in the DVC cache: the outputs of
+        each dvc.lock and each ``.dvc`` file in its tree, less those committed to git.
+        Only DVC 3 (``hash: md5``) records; older ones are left to ``dvc checkout``."""
+        import yaml
 
-    def fetch(self, rev: str) -> None:
-        """Download what ``rev`` needs from the default DVC remote into the cache."""
+        # libyaml: ruamel's pure-Python parser took most of this function's time. Only
+        # paths and md5s are read, and DVC quotes strings that YAML could misread.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        tree = self.git.commit(rev).tree
+        outs: dict[str, str] = {}
+        self.unverified: list[str] = []
+        for item in tree.traverse():
+            if item.type != "blob":
+                continue
+            name = PurePosixPath(item.path)
+            if name.name != "dvc.lock" and (name.suffix != ".dvc" or name.parts[0] == ".dvc"):
+                continue
+            record = yaml.load(item.data_stream.read(), Loader=loader) or {}
+            if name.name == "dvc.lock":
+                stages = (record.get("stages") or {}).values()
+                entries = [o for stage in stages for o in stage.get("outs") or []]
+            else:
+                entries = [o for o in record.get("outs") or [] if o.get("cache", True)]
+            for out in entries:
+                if out.get("hash") != "md5" and out.get("md5"):
+                    self.unverified.append(str(out.get("path")))
+                elif out.get("md5") and out.get("path"):
+                    path = posixpath.normpath(posixpath.join(str(name.parent), out["path"]))
+                    outs[path] = str(out["md5"])
+        in_git = set()
+        for path in outs:
+            with contextlib.suppress(KeyError):
+                tree / path
+                in_git.add(path)
+        return {p: m for p, m in outs.items() if p not in in_git}
+
+    def stage_outputs(self, paths: dict[str, str], ref: str, local: bool = False) -> Staged:
+        """Copy each output's object from the DVC cache next to its destination and hash
+        the copy; a corrupt object is fetched again from the default remote (repairing the
+        cache), or refused. Nothing in the workspace changes until ``Staged.install``; on
+        an error every temporary copy is removed first. ``local``: the cache only, raising
+        ``NeedsRemote`` for an object it lacks or holds corrupt."""
+        staged = Staged(self, local)
         try:
-            self.dvc.fetch(revs=[rev])
-        except Exception as exc:  # DVC raises many types for unreachable remotes
-            raise WorkspaceError(f"dvc fetch: {exc}") from None
+            for path, oid in sorted(paths.items()):
+                staged.add(path, oid, ref)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
 
-    def checkout(self, rev: str, force: bool = False) -> None:
-        """``git checkout <rev>`` then ``dvc checkout``."""
-        self.run_git("checkout", "--quiet", *(["--force"] if force else []), rev)
-        self.dvc_checkout(force=force)
+    def prefetch_outputs(self, paths: dict[str, str], ref: str) -> Callable[..., Staged]:
+        """``stage_outputs`` from the cache in a thread, while the caller checks the
+        workspace (hashing and copying release the GIL); the returned function waits, and
+        stages what the cache could not give (or all, after an error) the usual way.
+        If the caller fails first, ``finish(retry=False).discard()`` removes the copies."""
+        import threading
+
+        self.dvc.cache.local  # noqa: B018  (opened here, not raced for in the thread)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["staged"] = self.stage_outputs(paths, ref, local=True)
+            except BaseException as exc:  # reported (or retried) by finish()
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="modelops-prefetch", daemon=True)
+        thread.start()
+
+        def finish(retry: bool = True) -> Staged:
+            thread.join()
+            if "staged" in result:
+                return result["staged"]
+            return self.stage_outputs(paths, ref) if retry else Staged(self)
+
+        return finish
+
+    def copy_verified(
+        self, oid: str, dest: Path, label: str, ref: str, only_local: bool = False
+    ) -> None:
+        """Write object ``oid`` to ``dest`` and hash what was written: from the cache, or
+        (when the cache copy is missing or corrupt) from the default remote, hashed as it
+        streams into ``dest`` and into the cache, which repairs it. Raises WorkspaceError
+        when no good copy can be had (the corrupt cache copy is removed then, so that
+        ``dvc fetch`` can replace it)."""
+        local = self.cache_path(oid)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        bad = None
+        if local.is_file():
+            if oid.endswith(".dir"):
+                with open(local, "rb") as src, open(dest, "wb") as out:
+                    bad = content_md5(oid, src, out)
+            else:
+                # The kernel copies (copy_file_range), then the copy itself is hashed, hot
+                # in the page cache: what is installed is what was hashed.
+                # Big blocks: each one gives the GIL back to the thread that checks the
+                # workspace meanwhile, and takes a switch interval to get it again.
+                shutil.copyfile(local, dest)
+                bad = md5_file(dest, chunk=16 << 20)
+            if bad == oid:
+                return
+        if only_local:
+            raise NeedsRemote(oid)
+        name = self.remote_name()
+        found = self._remote_object(name, oid) if name else None
+        if found is not None:
+            repair = local.with_name(f".{local.name}.modelops-repair")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with found as src, open(dest, "wb") as out, open(repair, "wb") as cache:
+                    actual = content_md5(oid, src, out, cache)
+                if actual == oid:
+                    repair.chmod(0o444)  # DVC's own mode for cache files
+                    os.replace(repair, local)
+                    return
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    repair.unlink()
+        if bad is None and found is None:
+            where = f"nor on the DVC remote {name!r}" if name else "and no DVC remote is configured"
+            raise WorkspaceError(
+                f"{label} of {ref} is not in the DVC cache {where}; nothing was changed "
+                f"(`dvc push` it from a machine that has it)"
+            )
+        if bad is not None:
+            with contextlib.suppress(FileNotFoundError):
+                local.unlink()
+        cache = f"the copy in the DVC cache has md5 {bad}" if bad else "it is not in the DVC cache"
+        if name is None:
+            remote = "no DVC remote is configured to repair it from"
+        elif found is None:
+            remote = f"DVC remote {name!r} does not hold it"
+        else:
+            remote = f"the copy on DVC remote {name!r} has md5 {actual}"
+        raise WorkspaceError(
+            f"{label} of {ref} (object {oid}): {cache} and {remote}"
+            f"{'; the corrupt cache copy was removed' if bad else ''}; nothing else was "
+            f"changed: `dvc push` a good copy from a machine that has one, then check out again"
+        )
+
+    def _remote_object(self, name: str, oid: str):
+        try:
+            odb = self.dvc.cloud.get_remote_odb(name, "checkout", hash_name="md5")
+            path = odb.oid_to_path(oid)
+            return odb.fs.open(path, "rb") if odb.fs.exists(path) else None
+        except Exception as exc:  # DVC and the fs libraries raise many types here
+            why = scrub(str(exc), self) or type(exc).__name__
+            raise WorkspaceError(f"DVC remote {name!r} cannot be reached ({why})") from None
 
     def dvc_checkout(self, force: bool = False) -> None:
         from dvc.repo import Repo
@@ -313,6 +439,97 @@ class Workspace:
             for s in self.dvc.index.stages
             if isinstance(s, PipelineStage) and os.path.abspath(s.path) == root
         ]
+
+
+def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:
+    """The name a DVC object's bytes earn, computed while they are copied to ``sinks``: their
+    md5, or for a directory manifest (``.dir``) DVC's md5 of its entries."""
+    from modelops.files import copy_md5, md5_bytes
+
+    if not oid.endswith(".dir"):
+        return copy_md5(src, *sinks)
+    from modelops.verify import manifest_md5
+
+    raw = src.read()
+    for sink in sinks:
+        sink.write(raw)
+    try:
+        return manifest_md5([e for e in json.loads(raw) if isinstance(e, dict)])
+    except (ValueError, KeyError, TypeError):
+        return md5_bytes(raw)
+
+
+class NeedsRemote(Exception):
+    """A cache object is missing or corrupt: only the remote can give it (internal)."""
+
+
+class Staged:
+    """Outputs copied beside their destinations and verified; ``install`` moves them in."""
+
+    def __init__(self, ws: Workspace, local: bool = False) -> None:
+        self.ws = ws
+        self.local = local
+        self.moves: list[tuple[Path, Path, str]] = []  # (temporary copy, destination, oid)
+        self.files: list[tuple[Path, str]] = []  # (file as installed, md5), for DVC's state
+
+    def add(self, path: str, oid: str, ref: str) -> None:
+        rel = PurePosixPath(path)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise WorkspaceError(f"{path} of {ref}: an output outside the repository")
+        dest = self.ws.root / rel
+        tmp = dest.with_name(f".{dest.name}.modelops-checkout")
+        _remove(tmp)
+        self.moves.append((tmp, dest, oid))
+        if not oid.endswith(".dir"):
+            self.ws.copy_verified(oid, tmp, path, ref, self.local)
+            self.files.append((dest, oid))
+            return
+        manifest = tmp / ".manifest"
+        self.ws.copy_verified(oid, manifest, path, ref, self.local)
+        entries = json.loads(manifest.read_bytes())
+        manifest.unlink()
+        for e in entries:
+            sub = PurePosixPath(e["relpath"])
+            if sub.is_absolute() or ".." in sub.parts:
+                raise WorkspaceError(f"{path} of {ref}: its manifest names {sub}, outside it")
+            self.ws.copy_verified(e["md5"], tmp / sub, f"{path}/{sub}", ref, self.local)
+            self.files.append((dest / sub, e["md5"]))
+
+    def install(self) -> None:
+        """Move every verified copy into place, and tell DVC's state what they hold (so that
+        ``dvc status`` does not hash them again)."""
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        for tmp, dest, _ in self.moves:
+            if dest.is_dir() and not dest.is_symlink():
+                old = dest.with_name(f".{dest.name}.modelops-old")
+                _remove(old)
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                _remove(old)
+            else:
+                if dest.is_dir():
+                    dest.unlink()
+                os.replace(tmp, dest)
+        repo = self.ws.dvc
+        repo.state.save_many(
+            ((str(p), HashInfo("md5", md5), None) for p, md5 in self.files), repo.fs
+        )
+        for _, dest, _ in self.moves:
+            repo.state.save_link(str(dest), repo.fs)
+        self.moves = []
+
+    def discard(self) -> None:
+        for tmp, _, _ in self.moves:
+            _remove(tmp)
+        self.moves = []
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _interrupt(signum, frame) -> None:
