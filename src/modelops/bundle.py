@@ -190,19 +190,35 @@ class Model:
 _DTYPE_KINDS = "biufU"
 
 
-def _header_readers() -> dict[tuple[int, int], Any]:
+def npy_header(f: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, Any, int]:
+    """(shape, fortran order, dtype, data bytes) of the ``.npy`` member ``info`` opened as
+    ``f``, left at the start of its data; ValueError unless the header's shape and dtype
+    account for exactly the bytes the member holds (so nothing is allocated for a claim)."""
     import numpy as np
 
     fmt = np.lib.format
-    return {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    read = readers.get(fmt.read_magic(f))
+    if read is None:
+        raise ValueError(f"{info.filename[:80]} has an unknown .npy version")
+    shape, fortran, dtype = read(f)
+    size = 1
+    for dim in shape:
+        size *= dim  # Python ints: a claim of 10^13 elements does not overflow
+    expected = size * dtype.itemsize
+    held = info.file_size - f.tell()
+    if not dtype.hasobject and expected != held:
+        raise ValueError(
+            f"{info.filename[:80]} claims shape {shape} of {dtype} ({expected:,} bytes) "
+            f"in {held:,} bytes"
+        )
+    return shape, fortran, dtype, expected
 
 
 def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """meta.json and the arrays, in memory bounded by the bundle's size: members must be
     stored (no inflating), and each array's header must describe exactly its member's bytes."""
     import numpy as np
-
-    header_readers = _header_readers()
 
     def bad(why: str) -> BundleError:
         return BundleError(f"{where}: not a modelops bundle ({why}); run `dvc repro`")
@@ -212,7 +228,7 @@ def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, An
             infos = zf.infolist()
             for info in infos:
                 if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
-                    raise bad(f"member {info.filename[:80]!r} is compressed")
+                    raise bad(f"member {info.filename[:80]!r} is compressed or oversized")
             try:
                 meta = json.loads(zf.read("meta.json"))
             except KeyError:
@@ -226,21 +242,9 @@ def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, An
                 if not info.filename.endswith(".npy"):
                     raise bad(f"unexpected member {info.filename[:80]!r}")
                 with zf.open(info) as f:
-                    read_header = header_readers.get(np.lib.format.read_magic(f))
-                    if read_header is None:
-                        raise bad(f"{info.filename[:80]} has an unknown .npy version")
-                    shape, fortran, dtype = read_header(f)
+                    shape, fortran, dtype, expected = npy_header(f, info)
                     if dtype.hasobject or dtype.kind not in _DTYPE_KINDS or dtype.names:
                         raise bad(f"{info.filename[:80]} holds {dtype}, not numbers")
-                    size = 1
-                    for dim in shape:
-                        size *= dim
-                    expected = size * dtype.itemsize  # Python ints: no overflow
-                    if expected != info.file_size - f.tell():
-                        raise bad(
-                            f"{info.filename[:80]} claims shape {shape} of {dtype} "
-                            f"({expected:,} bytes) in {info.file_size - f.tell():,} bytes"
-                        )
                     raw = bytearray(expected)  # writable, like np.load's arrays
                     if f.readinto(raw) != expected:
                         raise bad(f"{info.filename[:80]} is truncated")

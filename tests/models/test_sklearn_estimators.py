@@ -205,3 +205,24 @@ def test_a_kind_for_a_task_it_cannot_do_is_refused(task):
     with pytest.raises(BundleError, match=rf"a {kind} estimator cannot do {task}"):
         ske.loads(kind, b"", task)
     assert other in ske.ESTIMATORS[kind]
+
+
+def test_an_array_header_inside_the_skops_file_claiming_10_to_the_13_is_refused():
+    """numpy allocates what a header claims before reading; skops reads its arrays with it."""
+    X, y = make_regression(40, 3, random_state=0)
+    p = params.validate({"data": {"source": "diabetes"}, "train": {"model": "ridge"}})
+    blob = ske.dumps(ske.build("ridge", "regression", p.train).fit(X, y))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**13,)}
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w") as dst:
+        npy = sorted(n for n in src.namelist() if n.endswith(".npy"))
+        for item in src.infolist():
+            payload = src.read(item)
+            dst.writestr(
+                item, header.getvalue() + bytes(24) if item.filename == npy[0] else payload
+            )
+    with pytest.raises(BundleError, match=r"the ridge estimator is malformed \(.*claims shape"):
+        ske.loads("ridge", out.getvalue(), "regression")

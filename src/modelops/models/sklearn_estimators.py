@@ -186,14 +186,20 @@ def _sklearn_types(node: Any, out: set[str]) -> None:
 def _audit(name: str, task: str, data: bytes) -> None:
     """Refuse, before skops builds anything, a file naming a scikit-learn type that a
     ``name`` estimator for ``task`` does not contain."""
+    from modelops.bundle import npy_header
+
     allowed = {expected_class(name, task), *PARTS[name][task]}
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if sum(i.file_size for i in zf.infolist()) > _MAX_INFLATION * len(data) + (1 << 20):
                 raise BundleError(f"bundle: the {name} estimator's file inflates too far")
             schema = json.loads(zf.read("schema.json"))
+            for info in zf.infolist():  # numpy allocates what a header claims: check first
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as f:
+                        npy_header(f, info)
     except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, OSError) as exc:
-        raise BundleError(f"bundle: the {name} estimator is not a skops file ({exc})") from None
+        raise BundleError(f"bundle: the {name} estimator is malformed ({str(exc)[:200]})") from None
     found: set[str] = set()
     _sklearn_types(schema, found)
     foreign = sorted(found - allowed)
