@@ -247,3 +247,140 @@ def test_a_bundle_missing_a_member_is_a_bundle_error(tmp_path, member):
                 dst.writestr(item, src.read(item))
     with pytest.raises(BundleError, match=rf"no '{member[: -len('.npy')].removeprefix('model_')}'"):
         bundle.Model.from_bytes(out.getvalue())
+
+
+def replaced(raw: bytes, name: str, payload: bytes, compress: int = zipfile.ZIP_STORED) -> bytes:
+    """The bundle with member ``name`` holding ``payload`` (raw bytes, not an array)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            if item.filename != name:
+                dst.writestr(item, src.read(item))
+        dst.writestr(name, payload, compress_type=compress)
+    return out.getvalue()
+
+
+def with_meta(raw: bytes, change) -> bytes:
+    import json
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    return replaced(raw, "meta.json", json.dumps(change(meta)).encode())
+
+
+def npy_header(shape, dtype="<f8") -> bytes:
+    buf = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
+
+
+def one_line_bundle_error(raw: bytes, tmp_path) -> str:
+    """Load ``raw`` as a registered version would be (its md5 matches its record): one line."""
+    path = tmp_path / "m.npz"
+    path.write_bytes(raw)
+    with pytest.raises(BundleError) as info:
+        bundle.load(path, expected_md5=md5_bytes(raw))
+    msg = str(info.value)
+    assert "\n" not in msg and len(msg) < 400, msg
+    return msg
+
+
+def _set(path: str, value):
+    def change(meta):
+        *parents, last = path.split(".")
+        node = meta
+        for part in parents:
+            node = node[part]
+        node[last] = value
+        return meta
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda meta: [meta], "meta.json is a JSON list, not an object"),
+        (lambda meta: "text", "meta.json is a JSON str"),
+        (_set("schema", [1, 2]), "meta.json's 'schema' is not a mapping"),
+        (_set("model", "logistic_regression"), "meta.json's 'model' is not a mapping"),
+        (_set("preprocessor.numeric", 3), "malformed modelops bundle"),
+        (_set("preprocessor.categories", {"a": 1}), "categories do not match"),
+        (_set("schema.task", ["classification"]), "is not classification or regression"),
+        (_set("schema.numeric", "x"), "schema.numeric is not a list"),
+        (_set("schema.classes", None), "schema.classes is not a list"),
+        (_set("schema.classes", ["a", "b", "c"]), "the model has 1 outputs for 3 classes"),
+        (_set("schema.colour", "red"), "malformed modelops bundle (TypeError"),
+        (_set("info", [1]), "info or profile is wrong"),
+        (_set("format", {"a": 1}), "bundle format"),
+    ],
+)
+def test_meta_of_the_wrong_json_types_is_one_line(tmp_path, change, expected):
+    """An md5 that matches proves the bytes are the registered ones, not that they are sane:
+    each of these gave a traceback (AttributeError, TypeError) instead of an error line."""
+    m, _ = fitted()
+    assert expected in one_line_bundle_error(with_meta(m.to_bytes(), change), tmp_path)
+
+
+def test_a_header_claiming_ten_trillion_elements_is_refused_without_allocating(tmp_path):
+    """The header's shape is checked against the member's size before anything is allocated."""
+    import tracemalloc
+
+    m, _ = fitted()
+    raw = m.to_bytes()
+    tracemalloc.start()
+    try:
+        for shape in [(10**13,), (10**8,), (2, 10**12)]:
+            payload = npy_header(shape) + bytes(8 * 30)
+            msg = one_line_bundle_error(replaced(raw, "model_coef.npy", payload), tmp_path)
+            assert f"claims shape {shape}" in msg
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # the bundle's own size, not the claimed 80 TB (or 800 MB)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("pre_mean.npy", np.zeros(30, dtype=np.int64), "pre_mean is int64 (30,), not float64"),
+        ("pre_scale.npy", np.ones(29), "pre_scale is float64 (29,)"),
+        ("model_coef.npy", np.zeros(30, dtype=np.complex128), "holds complex128, not numbers"),
+        ("model_coef.npy", np.zeros(31), "the model takes 31 inputs but the preprocessor makes 30"),
+        (
+            "model_coef.npy",
+            np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")]),
+            "not numbers",
+        ),
+        ("model_coef.npy", np.array(["a", "b"]), "arrays are not floats"),
+    ],
+)
+def test_arrays_of_the_wrong_dtype_or_width_are_one_line(tmp_path, name, value, expected):
+    m, _ = fitted()
+    assert expected in one_line_bundle_error(rewrite(m.to_bytes(), name, value), tmp_path)
+
+
+def test_object_arrays_and_pickles_are_one_line(tmp_path):
+    m, _ = fitted()
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    raw = replaced(m.to_bytes(), "model_coef.npy", buf.getvalue())
+    assert "holds object, not numbers" in one_line_bundle_error(raw, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "compress", "expected"),
+    [
+        # a zip bomb: 20 MB of zeros deflate to about 20 KB
+        ("pre_fill.npy", bytes(20 * 2**20), zipfile.ZIP_DEFLATED, "is compressed"),
+        ("pre_fill.npy", b"\x93NUMPY\x09\x00garbage", zipfile.ZIP_STORED, "pre_fill"),
+        ("pre_fill.npy", npy_header((30,))[:-5], zipfile.ZIP_STORED, "not a modelops bundle"),
+        ("extra.pkl", b"cos\nsystem\n", zipfile.ZIP_STORED, "unexpected member 'extra.pkl'"),
+        ("meta.json", b"{" * 100_000, zipfile.ZIP_STORED, "not a modelops bundle"),
+    ],
+)
+def test_malformed_members_are_one_line(tmp_path, name, payload, compress, expected):
+    m, _ = fitted()
+    raw = replaced(m.to_bytes(), name, payload, compress)
+    assert expected in one_line_bundle_error(raw, tmp_path)

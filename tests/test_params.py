@@ -94,3 +94,102 @@ def test_used_keeps_only_the_models_keys():
         }
     )
     assert set(p.train.used()) == {"model", "seed", "solver", "l2"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"data": {"source": "synthetic", "synthetic": {"n_rows": 10**12}}},
+            "data.synthetic.n_rows: Input should be less than or equal to 10000000",
+        ),
+        (
+            {"data": {"synthetic": {"n_rows": 10_000_000, "n_features": 1000}}},
+            "n_rows x n_features (10,000,000 x 1,000) must not exceed 100,000,000 values",
+        ),
+        (
+            {"data": {"synthetic": {"noise": float("inf")}}},
+            "data.synthetic.noise: Input should be a finite number",
+        ),
+        (
+            {"data": {"synthetic": {"noise": float("nan")}}},
+            "data.synthetic.noise: Input should be a finite",
+        ),
+        (
+            {"train": {"lr": float("inf")}},
+            'train.lr: must be a positive number or "auto" (1/L from the data), at most 1e6',
+        ),
+        ({"train": {"lr": float("nan")}}, "train.lr: must be a positive number"),
+        (
+            {"train": {"hist_gradient_boosting": {"learning_rate": float("inf")}}},
+            "train.hist_gradient_boosting.learning_rate: Input should be a finite number",
+        ),
+        ({"train": {"l2": float("inf")}}, "train.l2: Input should be a finite number"),
+        (
+            {"serving": {"poll_seconds": float("inf")}},
+            "serving.poll_seconds: Input should be a finite number",
+        ),
+        (
+            {"serving": {"poll_seconds": 1e300}},
+            "serving.poll_seconds: Input should be less than or equal to 86400",
+        ),
+        ({"monitor": {"psi_alert": float("nan")}}, "monitor.psi_alert: Input should be a finite"),
+        ({"registry": {"gate": {"tolerance": float("inf")}}}, "registry.gate.tolerance: Input"),
+    ],
+)
+def test_values_the_code_cannot_run_are_refused_naming_the_key(raw, expected):
+    """The schema accepted these and the code then could not run them: 10^12 synthetic rows,
+    infinite noise or learning rates, and an infinite poll interval, which killed the poll
+    thread (Event.wait overflows) so the server silently stopped following its stage."""
+    with pytest.raises(ParamsError) as info:
+        params.validate(raw)
+    msg = str(info.value)
+    assert expected in msg and "\n" not in msg
+
+
+def test_yaml_infinities_reach_the_schema_as_floats(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("serving:\n  poll_seconds: .inf\n")
+    with pytest.raises(ParamsError, match=r"serving.poll_seconds: Input should be a finite number"):
+        params.load(f)
+
+
+def test_a_billion_laughs_params_yaml_is_refused_quickly_in_bounded_memory(tmp_path):
+    """Ten aliases of ten aliases, nine deep: 10^9 values if anything walks it (validation did,
+    for as long as memory lasted). Refused while parsing, naming the file and the line."""
+    import time
+    import tracemalloc
+
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    f = tmp_path / "params.yaml"
+    f.write_text("\n".join([*lines, "train: *a9"]) + "\n")
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(ParamsError) as info:
+            params.load(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - start < 5
+    assert peak < 50 * 2**20
+    msg = str(info.value)
+    assert msg.startswith(f"{f}: line 6: anchors and aliases expand to more than 1,000,000")
+    assert "\n" not in msg
+
+
+def test_deep_nesting_is_one_line_not_a_recursion_error(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("train: " + "[" * 2000 + "]" * 2000 + "\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: line 1: nested deeper than 200 levels"):
+        params.load(f)
+
+
+def test_a_few_anchors_still_parse(tmp_path):
+    """DVC's own files may share a node through an anchor; only the expansion is capped."""
+    assert params.yaml_loads("a: &x {b: 1}\nc: *x\nd: [*x, *x]\n") == {
+        "a": {"b": 1},
+        "c": {"b": 1},
+        "d": [{"b": 1}, {"b": 1}],
+    }

@@ -94,38 +94,179 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str = "bundle") -> Model:
-        import numpy as np
-
+        """Parse a bundle, refusing (one BundleError line) anything this version does not
+        write: wrong JSON types, missing members, non-numeric arrays, and array headers that
+        claim more bytes than their member holds (checked before anything is allocated)."""
         from modelops import models
         from modelops.data import Schema
         from modelops.features import Preprocessor
 
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                meta = json.loads(zf.read("meta.json"))
-            npz = np.load(io.BytesIO(data), allow_pickle=False)
-            arrays = {k: npz[k] for k in npz.files if k != "meta.json"}
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise BundleError(f"{where}: not a modelops bundle ({exc}); run `dvc repro`") from None
+        meta, arrays = _read_members(data, where)
         if meta.get("format") != FORMAT:
             raise BundleError(
-                f"{where}: bundle format {meta.get('format')!r} is not {FORMAT!r}; "
+                f"{where}: bundle format {str(meta.get('format'))[:80]!r} is not {FORMAT!r}; "
                 f"retrain with this version of modelops (`dvc repro`)"
             )
+        for key, kind in (("schema", dict), ("preprocessor", dict), ("model", dict)):
+            if not isinstance(meta.get(key, {}), kind):
+                raise BundleError(
+                    f"{where}: malformed bundle: meta.json's {key!r} is not a mapping"
+                )
         model_arrays = {k[len("model_") :]: v for k, v in arrays.items() if k.startswith("model_")}
         try:
-            return cls(
-                schema=Schema.from_dict(meta["schema"]),
-                preprocessor=Preprocessor.from_state(meta["preprocessor"], arrays),
-                estimator=models.from_state(meta["model"], model_arrays),
+            schema = Schema.from_dict(meta["schema"])
+            _check_schema(schema)
+            pre = Preprocessor.from_state(meta["preprocessor"], arrays)
+            model = cls(
+                schema=schema,
+                preprocessor=pre,
+                estimator=models.from_state(meta["model"], model_arrays, schema.task),
                 info=meta["info"],
                 profile=meta.get("profile"),
                 profile_arrays={k: v for k, v in arrays.items() if k.startswith("profile_")},
             )
         except KeyError as exc:  # a member or field this version writes is not there
             raise BundleError(
-                f"{where}: incomplete modelops bundle (no {exc.args[0]!r}); run `dvc repro`"
+                f"{where}: incomplete modelops bundle (no {str(exc.args[0])[:80]!r}); "
+                f"run `dvc repro`"
             ) from None
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a field of the wrong JSON type (a list for a mapping, a number for a list, ...)
+            raise BundleError(
+                f"{where}: malformed modelops bundle ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); run `dvc repro`"
+            ) from None
+        model._check_widths(where)
+        return model
+
+    def _check_widths(self, where: str) -> None:
+        """The parts must fit together, or the first request fails instead of the load."""
+        import numpy as np
+
+        pre = self.preprocessor
+        if not isinstance(self.info, dict) or not (
+            self.profile is None or isinstance(self.profile, dict)
+        ):
+            raise BundleError(f"{where}: malformed bundle: meta.json's info or profile is wrong")
+        n = len(pre.numeric)
+        for name in ("fill_", "mean_", "scale_"):
+            value = getattr(pre, name)
+            if value.dtype.kind != "f" or value.shape != (n,):
+                raise BundleError(
+                    f"{where}: malformed bundle: pre_{name[:-1]} is {value.dtype} "
+                    f"{value.shape}, not float64 ({n},) for {n} numeric columns; run `dvc repro`"
+                )
+        if len(pre.categorical) != len(pre.categories_) or not all(
+            isinstance(c, list) for c in pre.categories_
+        ):
+            raise BundleError(f"{where}: malformed bundle: categories do not match the columns")
+        width = n + sum(len(c) for c in pre.categories_)
+        est = self.estimator
+        coef = getattr(est, "coef_", None)
+        got = getattr(getattr(est, "estimator", None), "n_features_in_", None)
+        if got is None and coef is not None:
+            got = np.shape(coef)[0]
+        if got is not None and got != width:
+            raise BundleError(
+                f"{where}: malformed bundle: the model takes {got} inputs but the preprocessor "
+                f"makes {width}; run `dvc repro`"
+            )
+        if self.schema.task == "classification":
+            k = len(self.schema.classes or [])
+            classes = getattr(getattr(est, "estimator", None), "classes_", None)
+            outputs = (
+                len(classes)
+                if classes is not None
+                else (1 if coef is None or np.ndim(coef) == 1 else np.shape(coef)[1])
+            )
+            if k < 2 or outputs != (k if k > 2 or classes is not None else 1):
+                raise BundleError(
+                    f"{where}: malformed bundle: the model has {outputs} outputs for {k} "
+                    f"classes; run `dvc repro`"
+                )
+
+
+# Array dtypes a bundle may hold: booleans, integers, floats and fixed-width text.
+_DTYPE_KINDS = "biufU"
+
+
+def npy_header(f: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, Any, int]:
+    """(shape, fortran order, dtype, data bytes) of the ``.npy`` member ``info`` opened as
+    ``f``, left at the start of its data; ValueError unless the header's shape and dtype
+    account for exactly the bytes the member holds (so nothing is allocated for a claim)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    read = readers.get(fmt.read_magic(f))
+    if read is None:
+        raise ValueError(f"{info.filename[:80]} has an unknown .npy version")
+    shape, fortran, dtype = read(f)
+    size = 1
+    for dim in shape:
+        size *= dim  # Python ints: a claim of 10^13 elements does not overflow
+    expected = size * dtype.itemsize
+    held = info.file_size - f.tell()
+    if not dtype.hasobject and expected != held:
+        raise ValueError(
+            f"{info.filename[:80]} claims shape {shape} of {dtype} ({expected:,} bytes) "
+            f"in {held:,} bytes"
+        )
+    return shape, fortran, dtype, expected
+
+
+def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """meta.json and the arrays, in memory bounded by the bundle's size: members must be
+    stored (no inflating), and each array's header must describe exactly its member's bytes."""
+    import numpy as np
+
+    def bad(why: str) -> BundleError:
+        return BundleError(f"{where}: not a modelops bundle ({why}); run `dvc repro`")
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                    raise bad(f"member {info.filename[:80]!r} is compressed or oversized")
+            try:
+                meta = json.loads(zf.read("meta.json"))
+            except KeyError:
+                raise bad("no meta.json") from None
+            if not isinstance(meta, dict):
+                raise bad(f"meta.json is a JSON {type(meta).__name__}, not an object")
+            arrays: dict[str, Any] = {}
+            for info in infos:
+                if info.filename == "meta.json":
+                    continue
+                if not info.filename.endswith(".npy"):
+                    raise bad(f"unexpected member {info.filename[:80]!r}")
+                with zf.open(info) as f:
+                    shape, fortran, dtype, expected = npy_header(f, info)
+                    if dtype.hasobject or dtype.kind not in _DTYPE_KINDS or dtype.names:
+                        raise bad(f"{info.filename[:80]} holds {dtype}, not numbers")
+                    raw = bytearray(expected)  # writable, like np.load's arrays
+                    if f.readinto(raw) != expected:
+                        raise bad(f"{info.filename[:80]} is truncated")
+                arrays[info.filename[: -len(".npy")]] = np.frombuffer(raw, dtype=dtype).reshape(
+                    shape, order="F" if fortran else "C"
+                )
+    except BundleError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RecursionError) as exc:
+        raise bad(str(exc)[:200]) from None
+    return meta, arrays
+
+
+def _check_schema(schema: Any) -> None:
+    if schema.task not in ("classification", "regression"):
+        raise ValueError(f"task {str(schema.task)[:40]!r} is not classification or regression")
+    for name in ("numeric", "categorical"):
+        value = getattr(schema, name)
+        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+            raise ValueError(f"schema.{name} is not a list of column names")
+    if schema.task == "classification" and not isinstance(schema.classes, list):
+        raise ValueError("schema.classes is not a list")
 
 
 def library_versions() -> dict[str, str]:

@@ -30,22 +30,38 @@ REGRESSORS = ("linear_regression", "ridge")
 # random_forest and hist_gradient_boosting fit either task.
 
 
+# Upper bounds: beyond them the code cannot run (memory, timers), not a taste limit.
+MAX_SYNTHETIC_ROWS = 10_000_000
+MAX_SYNTHETIC_CELLS = 100_000_000  # rows x features: 800 MB of float64 before any copy
+MAX_POLL_SECONDS = 86_400.0  # a timer beyond the platform's time_t kills the poll thread
+# YAML anchors and aliases share one node, so a "billion laughs" file parses small but
+# expands exponentially in whatever walks it (validation, JSON): cap the expanded size.
+MAX_YAML_NODES = 1_000_000
+MAX_YAML_DEPTH = 200  # deeper nesting would end in a RecursionError
+
+
 class _Section(BaseModel):
-    # strict: no silent "0.1" -> 0.1 or 1 -> True; extra: typos are errors.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # strict: no silent "0.1" -> 0.1 or 1 -> True; extra: typos are errors;
+    # allow_inf_nan=False: every float is finite (.inf and .nan are YAML floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class SyntheticParams(_Section):
     task: Literal["classification", "regression"] = "classification"
-    n_rows: int = Field(10_000, ge=20)
+    n_rows: int = Field(10_000, ge=20, le=MAX_SYNTHETIC_ROWS)
     n_features: int = Field(20, ge=1, le=10_000)
     n_informative: int = Field(10, ge=1)
     n_classes: int = Field(2, ge=2, le=100)
-    noise: float = Field(0.1, ge=0)
+    noise: float = Field(0.1, ge=0, le=1e6)
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _informative_fits(self) -> SyntheticParams:
+        if self.n_rows * self.n_features > MAX_SYNTHETIC_CELLS:
+            raise ValueError(
+                f"n_rows x n_features ({self.n_rows:,} x {self.n_features:,}) must not exceed "
+                f"{MAX_SYNTHETIC_CELLS:,} values; use fewer rows or features"
+            )
         if self.n_informative > self.n_features:
             raise ValueError(
                 f"n_informative ({self.n_informative}) must not exceed "
@@ -174,9 +190,9 @@ class TrainParams(_Section):
     def _lr(cls, v: Any) -> Any:
         if v == "auto":
             return v
-        if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
-            return float(v)
-        raise ValueError('must be a positive number or "auto" (1/L from the data)')
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1e6:
+            return float(v)  # a NaN fails the comparison too
+        raise ValueError('must be a positive number or "auto" (1/L from the data), at most 1e6')
 
     def used(self) -> dict[str, Any]:
         """Only the keys that shape the chosen model (recorded in the bundle and card)."""
@@ -248,7 +264,7 @@ class RegistryParams(_Section):
 class ServingParams(_Section):
     max_rows: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    poll_seconds: float = Field(5.0, ge=0)
+    poll_seconds: float = Field(5.0, ge=0, le=MAX_POLL_SECONDS)
     unknown_categories: Literal["reject", "allow"] = "reject"
     token_env: str | None = "MODELOPS_TOKEN"
     chunk_rows: int = Field(50_000, ge=1)
@@ -306,11 +322,49 @@ class Params(_Section):
         return self
 
 
+def _composer() -> type:
+    from ruamel.yaml.composer import Composer, ComposerError
+
+    class BoundedComposer(Composer):
+        """Counts every node as often as aliases repeat it, refusing past MAX_YAML_NODES
+        while composing, in time and memory linear in the text."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            sizes = self.__dict__.setdefault("_expanded", {})
+            mark = self.parser.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            if id(node) in sizes:  # an alias: its size was counted when it was composed
+                return node
+            value = node.value
+            if isinstance(value, list):
+                children = [
+                    c for item in value for c in (item if isinstance(item, tuple) else (item,))
+                ]
+            else:
+                children = []
+            size = 1 + sum(sizes.get(id(c), 1) for c in children)
+            sizes[id(node)] = size
+            if size > MAX_YAML_NODES:
+                raise ComposerError(
+                    None,
+                    None,
+                    f"anchors and aliases expand to more than {MAX_YAML_NODES:,} values",
+                    mark,
+                )
+            return node
+
+    return BoundedComposer
+
+
 def yaml_loads(text: str) -> Any:
-    """Parse YAML the way DVC does (YAML 1.2, safe loader)."""
+    """Parse YAML the way DVC does (YAML 1.2, safe loader), refusing documents whose
+    anchors and aliases expand past MAX_YAML_NODES values or nest past MAX_YAML_DEPTH."""
     from ruamel.yaml import YAML
 
-    return YAML(typ="safe", pure=True).load(text)
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _composer()
+    yaml.max_depth = MAX_YAML_DEPTH
+    return yaml.load(text)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -324,12 +378,18 @@ def read_yaml(path: str | Path) -> Any:
         raise ParamsError(f"{path}: file not found; run from the repository root") from None
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     try:
         return yaml_loads(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = str(getattr(exc, "problem", None) or "invalid YAML").splitlines()[0][:200]
+        if problem.startswith("maximum depth"):
+            problem = f"nested deeper than {MAX_YAML_DEPTH} levels"
+        if problem.startswith(("anchors and aliases", "nested deeper")):
+            raise ParamsError(f"{path}:{where}: {problem}; write the values out") from None
         raise ParamsError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
 
 

@@ -53,8 +53,8 @@ def input_dtype(params: TrainParams) -> str:
     return params.dtype if gd else "float64"
 
 
-def from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    """Rebuild a fitted model from a bundle's metadata and arrays."""
+def from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray], task: str) -> Any:
+    """Rebuild a fitted model for ``task`` from a bundle's metadata and arrays."""
     from modelops.models.linear import LinearRegression, LogisticRegression
     from modelops.models.sklearn_estimators import ESTIMATORS, SklearnModel
 
@@ -64,5 +64,5 @@ def from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     if kind == "logistic_regression":
         return LogisticRegression.from_state(meta, arrays)
     if kind in ESTIMATORS:
-        return SklearnModel.from_state(meta, arrays)
+        return SklearnModel.from_state(meta, arrays, task)
     raise BundleError(f"bundle: unknown model kind {kind!r}; retrain with a supported train.model")

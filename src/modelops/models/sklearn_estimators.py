@@ -43,6 +43,44 @@ TRUSTED: dict[str, list[str]] = {
     "random_forest": ["sklearn.tree._tree.Tree"],
     "hist_gradient_boosting": ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
 }
+# skops trusts every scikit-learn estimator by default, and ``trusted`` only adds to its
+# defaults, so it cannot say "nothing else". This list does: besides the estimator class of
+# ESTIMATORS[name][task], the only scikit-learn types its file may name anywhere.
+_HGB = "sklearn.ensemble._hist_gradient_boosting."
+_TREE = "sklearn.tree._tree.Tree"
+PARTS: dict[str, dict[str, list[str]]] = {
+    "sklearn_logistic_regression": {"classification": []},
+    "ridge": {"regression": []},
+    "random_forest": {
+        "classification": ["sklearn.tree._classes.DecisionTreeClassifier", _TREE],
+        "regression": ["sklearn.tree._classes.DecisionTreeRegressor", _TREE],
+    },
+    "hist_gradient_boosting": {
+        "classification": [
+            _HGB + "binning._BinMapper",
+            _HGB + "predictor.TreePredictor",
+            "sklearn.preprocessing._label.LabelEncoder",
+            "sklearn._loss.link.Interval",
+            "sklearn._loss.link.LogitLink",
+            "sklearn._loss.link.MultinomialLogit",
+            "sklearn._loss.loss.HalfBinomialLoss",
+            "sklearn._loss.loss.HalfMultinomialLoss",
+            "sklearn._loss._loss.CyHalfBinomialLoss",
+            "sklearn._loss._loss.CyHalfMultinomialLoss",
+        ],
+        "regression": [
+            _HGB + "binning._BinMapper",
+            _HGB + "predictor.TreePredictor",
+            "sklearn._loss.link.Interval",
+            "sklearn._loss.link.IdentityLink",
+            "sklearn._loss.loss.HalfSquaredError",
+            "sklearn._loss._loss.CyHalfSquaredError",
+        ],
+    },
+}
+# A skops file is a zip: refuse members that would inflate beyond this ratio (a zip bomb)
+# before skops reads them. Real estimators compress far less.
+_MAX_INFLATION = 64
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -115,16 +153,80 @@ def _zero_padding(npy: bytes) -> bytes:
     return out.getvalue()
 
 
-def loads(name: str, data: bytes) -> Any:
-    """Load skops bytes trusting only the types fixed for ``name`` in this module."""
+def expected_class(name: str, task: str) -> str:
+    """The one estimator class a bundle of kind ``name`` for ``task`` may hold."""
+    if name not in ESTIMATORS or name not in TRUSTED:
+        raise BundleError(f"bundle: estimator {name!r} is not on the allow-list; retrain it")
+    if task not in ESTIMATORS[name]:
+        raise BundleError(
+            f"bundle: a {name} estimator cannot do {task} (the bundle's schema says so); "
+            f"retrain it with `dvc repro`"
+        )
+    import importlib
+
+    module, cls = ESTIMATORS[name][task]
+    found = getattr(importlib.import_module(module), cls)  # its path as skops writes it
+    return f"{found.__module__}.{found.__qualname__}"
+
+
+def _sklearn_types(node: Any, out: set[str]) -> None:
+    """Every scikit-learn type a skops schema names, anywhere (memoised nodes included)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module, cls = item.get("__module__"), item.get("__class__")
+            if isinstance(module, str) and (module == "sklearn" or module.startswith("sklearn.")):
+                out.add(f"{module}.{cls}")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _audit(name: str, task: str, data: bytes) -> None:
+    """Refuse, before skops builds anything, a file naming a scikit-learn type that a
+    ``name`` estimator for ``task`` does not contain."""
+    from modelops.bundle import npy_header
+
+    allowed = {expected_class(name, task), *PARTS[name][task]}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if sum(i.file_size for i in zf.infolist()) > _MAX_INFLATION * len(data) + (1 << 20):
+                raise BundleError(f"bundle: the {name} estimator's file inflates too far")
+            schema = json.loads(zf.read("schema.json"))
+            for info in zf.infolist():  # numpy allocates what a header claims: check first
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as f:
+                        npy_header(f, info)
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, OSError) as exc:
+        raise BundleError(f"bundle: the {name} estimator is malformed ({str(exc)[:200]})") from None
+    found: set[str] = set()
+    _sklearn_types(schema, found)
+    foreign = sorted(found - allowed)
+    if foreign:
+        raise BundleError(
+            f"bundle: a {name} estimator may not contain {', '.join(foreign[:3])}"
+            f"{' ...' if len(foreign) > 3 else ''}; the bundle was not made by `modelops train`"
+        )
+
+
+def loads(name: str, data: bytes, task: str) -> Any:
+    """Load skops bytes as a ``name`` estimator for ``task``: only its own scikit-learn types
+    (checked before anything is built), skops' trust list fixed here, the exact class after."""
     import skops.io as sio
 
-    if name not in TRUSTED:
-        raise BundleError(f"bundle: estimator {name!r} is not on the allow-list; retrain it")
+    _audit(name, task, data)
     try:
-        return sio.loads(data, trusted=TRUSTED[name])
+        estimator = sio.loads(data, trusted=TRUSTED[name])
     except Exception as exc:  # skops raises UntrustedTypesFoundException, zip and JSON errors
         raise BundleError(f"bundle: cannot load the {name} estimator safely: {exc}") from None
+    got = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+    if got != expected_class(name, task):
+        raise BundleError(
+            f"bundle: the {name} estimator is a {got}, not {expected_class(name, task)}; "
+            f"the bundle was not made by `modelops train`"
+        )
+    return estimator
 
 
 class SklearnModel:
@@ -171,5 +273,13 @@ class SklearnModel:
         return {"kind": self.kind}, {"skops": blob}
 
     @classmethod
-    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> SklearnModel:
-        return cls(meta["kind"], loads(meta["kind"], arrays["skops"].tobytes()))
+    def from_state(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], task: str
+    ) -> SklearnModel:
+        blob = arrays["skops"]
+        if blob.dtype != "uint8" or blob.ndim != 1:
+            raise BundleError(
+                f"bundle: the {meta['kind']} estimator must be a 1-d uint8 array, "
+                f"not {blob.dtype} {blob.shape}; retrain it"
+            )
+        return cls(meta["kind"], loads(meta["kind"], blob.tobytes(), task))
