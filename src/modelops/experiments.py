@@ -10,6 +10,7 @@ between two stale dvc.lock files.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -232,9 +233,25 @@ def _reproduced_line(stages: list[str]) -> str:
 def _fast_forward(ws: Workspace, branch_name: str, generated: set[str]) -> MergeResult:
     """A plain descendant: move to it as git would, then bring the outputs to its dvc.lock;
     a commit only if its lock was stale and reproducing changed something."""
+    before = ws.head()
     ws.run_git("merge", "--ff-only", "--quiet", branch_name)
-    reran = _repro(ws)
+    try:
+        reran = _repro(ws)
+    except WorkspaceError as exc:
+        # No merge is in progress to abort: go back to where HEAD was, keeping nothing.
+        ws.run_git("reset", "--quiet", "--hard", before)
+        from modelops.workspace import Workspace as _W
+
+        with contextlib.suppress(Exception):  # the old outputs are in the cache; best effort
+            _W(ws.root).dvc.checkout(force=True)
+        raise WorkspaceError(
+            f"{str(exc).split(' the merge is not committed')[0]} HEAD is back at "
+            f"{before[:8]}, as before the merge"
+        ) from None
     ws.run_git("add", "-A", "--", *sorted(g for g in generated if (ws.root / g).exists()))
+    for ignore in ws.run_git("ls-files", "--modified", "--others", "--exclude-standard").split():
+        if ignore.endswith(".gitignore"):
+            ws.run_git("add", "--", ignore)
     if ws.run_git("diff", "--cached", "--name-only").split():
         message = f"Reproduce after fast-forward to {branch_name}\n\n{_reproduced_line(reran)}"
         ws.run_git("commit", "--quiet", "--no-edit", "-m", message)

@@ -28,7 +28,15 @@ def md5_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def umask() -> int:
-    """The process's umask (reading it means setting it: set back at once)."""
+    """The process's umask. Linux shows it in /proc; elsewhere reading it means setting it
+    and back, which a thread creating a file at that instant would see."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -124,8 +124,8 @@ def check_remote(
                     continue
                 if "-" in etag and _parts_match(ws.cache_path(oid), etag):
                     continue
-                if "-" not in etag and not oid.endswith(".dir"):
-                    actual = etag  # one part: the ETag is the md5 of what the server holds
+                # Any other ETag (SSE-KMS and some S3-compatible servers give ETags that are
+                # no md5 at all) proves nothing either way: download and hash, below.
             if actual is None:
                 with odb.fs.open(path, "rb") as src:
                     actual = content_md5(oid, src)
@@ -281,7 +281,11 @@ def version_list(
     return [reg.need_version(st, name, version)]
 
 
-CREDENTIALS = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
+CREDENTIALS = {
+    "access_key_id": "AWS_ACCESS_KEY_ID",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",  # temporary (STS) credentials need it with the key
+}
 
 
 def store_credentials(remote: str, root: str = ".") -> list[str]:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import InputError, ModelopsError, WorkspaceError
+from modelops.errors import InputError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops.registry import VersionInfo
@@ -186,9 +186,10 @@ def _inside(path: str, outs: set[str]) -> bool:
 def _hash_name(entry: dict[str, Any], where: str) -> None:
     name = entry.get("hash")
     if name != "md5" and entry.get("md5"):
-        raise WorkspaceError(
+        raise InputError(
+            str(entry.get("path")),
             f"{where}: {entry.get('path')} is recorded with DVC 2's md5-dos2unix hash, which "
-            f"verify does not reproduce; re-record it with DVC 3 (`dvc repro`, `dvc add`)"
+            f"verify does not reproduce; re-record it with DVC 3 (`dvc repro`, `dvc add`)",
         )
 
 
@@ -485,7 +486,9 @@ def verify(user: Workspace, name: str, info: VersionInfo) -> Report:
     lock = user.yaml_at(commit, "dvc.lock") or {}
     recorded_stages = list((lock.get("stages") or {}).keys())
     if not recorded_stages:
-        raise ModelopsError(f"{ref}: dvc.lock at {commit[:8]} records no stages; nothing to verify")
+        raise InputError(
+            "dvc.lock", f"{ref}: dvc.lock at {commit[:8]} records no stages; nothing to verify"
+        )
     card = user.json_at(commit, user.paths_at(commit)["card"] + ".json") or {}
     recorded_versions = {k: str(v) for k, v in (card.get("versions") or {}).items()}
     notes = []
@@ -526,9 +529,10 @@ def _run(
             for s in sorted(declared - set(recorded_stages))
         ]
         if not stages:
-            raise ModelopsError(
+            raise InputError(
+                "dvc.yaml",
                 f"{ref}: no stage of dvc.lock at {commit[:8]} is declared in its dvc.yaml; "
-                f"nothing to verify"
+                f"nothing to verify",
             )
         sources = place_sources(user, wt, ref)
         deps = check_deps(wt, lock, ref)
@@ -540,8 +544,8 @@ def _run(
             for out in lock["stages"][stage].get("outs") or []:
                 path = Path(out["path"])
                 if path.is_absolute() or ".." in path.parts:
-                    raise ModelopsError(
-                        f"{ref}: dvc.lock records output {path} outside the repository"
+                    raise InputError(
+                        str(path), f"{ref}: dvc.lock records output {path} outside the repository"
                     )
                 _remove(root / path)
         failure = reproduce(root, stages)
