@@ -33,8 +33,12 @@ repro: $(STAMP) ## Run the DVC pipeline (prepare -> train -> evaluate) and show 
 	$(BIN)/dvc metrics show
 
 .PHONY: test
-test: $(STAMP) ## Run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest
+test: $(STAMP) ## Run the whole test suite (what CI runs), one worker per core
+	$(BIN)/python -m pytest -n auto --dist loadfile
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## Run the unit tests only (no git/dvc repositories, no processes)
+	$(BIN)/python -m pytest -n auto -m "not e2e and not slow"
 
 .PHONY: lint
 lint: $(STAMP) ## Lint and check formatting with ruff

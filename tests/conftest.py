@@ -1,21 +1,21 @@
-"""Shared fixtures: an isolated HOME and git identity, and temp copies of the project.
+"""Fixtures: an isolated HOME and git identity, temp copies of the project, and the expensive
+repositories (reproduced; reproduced and registered) built once per session and copied by
+each test that changes them.
 
-End-to-end tests never touch the developer's checkout or its tags: they copy
-the project's tracked files into a temp directory and make it its own git +
-DVC repository.
+End-to-end tests never touch the developer's checkout or its tags: they copy the project's
+tracked files into a temp directory and make it its own git + DVC repository. The helpers
+they share are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import copy_repo, dvc, git, make_project, set_params
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,58 +41,42 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory):
     os.environ.update(saved)
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command (never through a shell) and capture its output as text."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
-
-
-def project_files() -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    return [f for f in out if f and (ROOT / f).is_file()]
-
-
-def make_project(dest: Path) -> Path:
-    """Copy the project's files into ``dest`` and commit them in a fresh git repo."""
-    for rel in project_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "project"], dest)
-    return dest
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A fresh git + DVC repository holding a copy of this project (not yet reproduced)."""
     return make_project(tmp_path / "repo")
 
 
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([str(Path(sys.executable).parent / "dvc"), *args], repo, check=check)
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Path:
+    """The project reproduced and committed. Session-wide: copy it before changing it."""
+    repo = make_project(tmp_path_factory.mktemp("reproduced") / "repo")
+    dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
+    return repo
 
 
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(["git", *args], repo, check=check)
+@pytest.fixture(scope="session")
+def base(reproduced: Path, tmp_path_factory) -> Path:
+    """A reproduced project with v0.0.1 (l2 0.001) and v0.0.2 (l2 0.1, lower F1) registered.
+    Session-wide: copy it before changing it."""
+    from modelops import api
+
+    repo = copy_repo(reproduced, tmp_path_factory.mktemp("registry") / "repo")
+    api.register(root=repo)
+    set_params(repo, **{"train.l2": 0.1})
+    dvc(repo, "repro")
+    git(repo, "commit", "-q", "-am", "more regularisation")
+    api.register(root=repo)
+    return repo
 
 
-def tree_state(repo: Path) -> dict[str, bytes]:
-    """Every file under ``repo`` except .git and DVC's own bookkeeping, with contents."""
-    state = {}
-    for path in sorted(repo.rglob("*")):
-        rel = path.relative_to(repo).as_posix()
-        if path.is_file() and not rel.startswith((".git/", ".dvc/tmp/", ".dvc/cache/")):
-            state[rel] = path.read_bytes()
-    return state
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """One real S3 server (SeaweedFS) for the session; each test takes a bucket of its own."""
+    from tests.seaweedfs import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.kill()  # nothing in it is kept

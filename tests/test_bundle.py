@@ -13,7 +13,7 @@ from modelops.errors import BundleError
 from modelops.features import Preprocessor
 from modelops.files import md5_bytes
 from modelops.models.sklearn_estimators import ESTIMATORS
-from modelops.profile import build_profile
+from tests.helpers import fitted_on, kinds, messy_csv
 
 
 def fitted(model="logistic_regression", **train):
@@ -24,73 +24,6 @@ def fitted(model="logistic_regression", **train):
         pre.transform(tr), schema.encode_labels(tr[schema.target])
     )
     return bundle.Model(schema, pre, est, info={"params": {}}), te
-
-
-def kinds() -> list[tuple[str, str, dict]]:
-    """(train.model, task, extra train params) for every model kind on every task it supports:
-    the numpy models by hand, every allow-listed scikit-learn estimator from the list itself."""
-    cases = [
-        ("logistic_regression", "binary", {}),
-        ("logistic_regression", "multiclass", {}),
-        ("linear_regression", "regression", {"solver": "closed_form"}),
-        ("linear_regression", "regression", {"solver": "gd"}),
-    ]
-    for name, tasks in ESTIMATORS.items():
-        if "classification" in tasks:
-            cases += [(name, "binary", {}), (name, "multiclass", {})]
-        if "regression" in tasks:
-            cases.append((name, "regression", {}))
-    return cases
-
-
-SMALL = {
-    "random_forest": {"random_forest": {"n_estimators": 10}},
-    "hist_gradient_boosting": {"hist_gradient_boosting": {"max_iter": 20}},
-}
-
-
-def messy_csv(path, task: str, n: int = 240):
-    """A small CSV as users have them: an id column, a string feature, missing values, and
-    string labels (two or three classes) or a numeric target."""
-    import pandas as pd
-
-    rng = np.random.default_rng(7)
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    plan = rng.choice(["basic", "plus", "pro"], size=n)
-    score = x1 - 0.5 * x2 + (plan == "pro") + 0.3 * rng.normal(size=n)
-    if task == "binary":
-        target = np.where(score > 0.3, "churned", "stayed")
-    elif task == "multiclass":
-        target = np.select([score < -0.3, score < 0.9], ["low", "mid"], "high")
-    else:
-        target = np.round(10 * score + 50, 3)
-    frame = pd.DataFrame(
-        {"id": [f"R{i:04d}" for i in range(n)], "x1": x1, "x2": x2, "plan": plan, "y": target}
-    )
-    frame.loc[::11, "x1"] = np.nan
-    frame.loc[::13, "plan"] = None
-    frame.to_csv(path, index=False)
-    return path
-
-
-def fitted_on(csv, model: str, **train):
-    binary = {"positive_class": "churned"} if "churned" in csv.read_text() else {}
-    p = params.validate(
-        {
-            "data": {"source": "csv", "path": str(csv), "target": "y", **binary},
-            "train": {"model": model, "epochs": 50, **train, **SMALL.get(model, {})},
-        }
-    )
-    tr, te, schema = data.prepare(p.data, p.split)
-    pre = Preprocessor(schema.numeric, schema.categorical).fit(tr)
-    X = pre.transform(tr, models.input_dtype(p.train))
-    if schema.task == "classification":
-        y = schema.encode_labels(tr[schema.target])
-    else:
-        y = tr[schema.target].to_numpy(dtype=np.float64)
-    est = models.build(p.train, schema.task).fit(X, y)
-    profile, arrays = build_profile(pre, tr, X, est, schema.task, schema.classes, 0)
-    return bundle.Model(schema, pre, est, {"params": {}}, profile, arrays), te
 
 
 @pytest.mark.parametrize(("model", "task", "train"), kinds())

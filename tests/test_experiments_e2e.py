@@ -10,19 +10,15 @@ import pytest
 from dvc import api as dvc_api
 
 from modelops import api, cli
-from tests.conftest import dvc, git, make_project, tree_state
-from tests.test_pipeline_e2e import set_params
+from tests.helpers import copy_repo, dvc, git, set_params, tree_state
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch) -> Path:
-    """A reproduced, committed project; cwd is the repo."""
-    repo = make_project(tmp_path / "repo")
-    dvc(repo, "repro")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
+def repo(reproduced: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of the reproduced, committed project; cwd is the repo."""
+    repo = copy_repo(reproduced, tmp_path / "repo")
     monkeypatch.chdir(repo)
     return repo
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from modelops import inference
-from tests.test_bundle import fitted_on, messy_csv
+from tests.helpers import fitted_on, messy_csv
 
 
 def test_missing_features_are_named_and_other_columns_ignored():

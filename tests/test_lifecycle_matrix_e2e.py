@@ -34,10 +34,7 @@ from sklearn import metrics as skm
 from modelops import api, cli, monitoring
 from modelops.bundle import Model
 from modelops.models.sklearn_estimators import ESTIMATORS
-from tests.conftest import dvc, git, make_project
-from tests.test_bundle import kinds
-from tests.test_pipeline_e2e import set_params
-from tests.test_serving_e2e import server
+from tests.helpers import dvc, git, kinds, make_project, server, set_params
 
 pytestmark = pytest.mark.e2e
 

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from modelops import api, cli
-from tests.conftest import dvc, git
-from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
+from tests.helpers import dvc, git
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:  # noqa: F811
+def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(base, copy, symlinks=True)
     monkeypatch.chdir(copy)

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import dvc, git, tree_state
+from tests.helpers import dvc, git, set_params, tree_state
 
 pytestmark = pytest.mark.e2e
-
-
-def set_params(repo: Path, **changes) -> None:
-    """Edit params.yaml in place, keeping comments: set_params(repo, **{"train.lr": 0.1})."""
-    yaml = YAML()
-    path = repo / "params.yaml"
-    doc = yaml.load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, last = dotted.split(".")
-        node = doc
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    with path.open("w") as f:
-        yaml.dump(doc, f)
 
 
 def test_fresh_clone_reproduces_byte_identical_outputs(project):

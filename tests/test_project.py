@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from modelops.params import read_yaml
+from tests.helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +149,6 @@ def test_outputs_honour_the_umask_as_dvc_does(tmp_path):
 def test_make_remote_targets_take_values_as_values_and_keep_secrets_off_command_lines(tmp_path):
     """Issue 13, item 20: DIR/URL were pasted into the shell (injection), the secret went on
     dvc's command line (visible in `ps`) and .dvc/config.local was world-readable."""
-    from tests.conftest import make_project
 
     repo = make_project(tmp_path / "repo")
     bin_dir = tmp_path / "bin"  # wrappers that log every command line, then run the real tool

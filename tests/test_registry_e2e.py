@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,26 +14,10 @@ import pytest
 from modelops import api, cli
 from modelops.errors import ModelopsError
 from modelops.files import md5_bytes
-from tests.conftest import dvc, git, make_project, tree_state
-from tests.test_pipeline_e2e import set_params
+from tests.helpers import cache_object, cli_error, dvc, git, set_params, tamper, tree_state
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """A reproduced project with v0.0.1 (l2 0.001) and v0.0.2 (l2 0.1, lower F1) registered."""
-    repo = make_project(tmp_path_factory.mktemp("registry") / "repo")
-    dvc(repo, "repro")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
-    api.register(root=repo)
-    set_params(repo, **{"train.l2": 0.1})
-    dvc(repo, "repro")
-    git(repo, "commit", "-q", "-am", "more regularisation")
-    api.register(root=repo)
-    return repo
 
 
 @pytest.fixture
@@ -66,13 +49,6 @@ def lock_md5(repo: Path, rev: str = "HEAD") -> str:
     from modelops.bundle import lock_md5 as parse
 
     return parse(git(repo, "show", f"{rev}:dvc.lock").stdout, "models/model.npz")
-
-
-def cli_error(capsys, argv: list[str], code: int = 1) -> str:
-    assert cli.main(argv) == code
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
-    return err
 
 
 # -- register ------------------------------------------------------------------------------
@@ -451,25 +427,6 @@ def test_checkout_with_missing_data_names_the_file_and_changes_nothing(repo: Pat
     err = cli_error(capsys, ["checkout", "model@v0.0.1"])
     assert "models/model.npz of model@v0.0.1 is not in the DVC cache and no DVC remote" in err
     assert snapshot(repo) == before
-
-
-def tamper(path: Path) -> None:
-    """Flip one byte in place, keeping the inode, the size and the mtime: DVC's state
-    database (inode, mtime, size) cannot tell."""
-    st = path.stat()
-    path.chmod(0o644)
-    with open(path, "r+b") as f:
-        f.seek(st.st_size // 2)
-        byte = f.read(1)
-        f.seek(st.st_size // 2)
-        f.write(bytes([byte[0] ^ 0xFF]))
-    path.chmod(st.st_mode)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert path.stat().st_ino == st.st_ino and path.stat().st_mtime_ns == st.st_mtime_ns
-
-
-def cache_object(repo: Path, md5: str) -> Path:
-    return repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
 
 
 def local_remote(repo: Path, store: Path) -> Path:

@@ -17,56 +17,24 @@ import pytest
 from modelops import api, cli
 from modelops.files import multipart_etag
 from modelops.remote import needed_oids
-from tests.conftest import dvc, git, tree_state
-from tests.seaweedfs import SeaweedFS
-from tests.test_registry_e2e import (
-    base,  # noqa: F401  (the registered repo fixture)
+from tests.helpers import (
+    bucket_of,
     cache_object,
+    dvc,
+    free_port,
+    git,
     tamper,
+    tree_state,
+    use_remote,
 )
-from tests.test_serving_e2e import free_port
+from tests.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.stop()
-
-
-def use_remote(repo: Path, s3: SeaweedFS, bucket: str, commit: bool = True) -> None:
-    """The README's recipe: URL and endpoint in .dvc/config, credentials in config.local."""
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key)
-    proc = subprocess.run(
-        [
-            "make",
-            "-s",
-            "-o",
-            ".venv/.installed",
-            f"BIN={BIN}",
-            "remote-s3",
-            f"URL=s3://{bucket}/store",
-            f"ENDPOINT={s3.endpoint}",
-            "REGION=us-east-1",
-        ],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert s3.secret_key not in proc.stdout + proc.stderr
-    assert s3.secret_key not in (repo / ".dvc/config").read_text()
-    assert s3.secret_key in (repo / ".dvc/config.local").read_text()
-    if commit:
-        git(repo, "commit", "-q", "-am", "use the team's S3 remote")
-
-
 @pytest.fixture
-def machine_a(base: Path, tmp_path: Path, s3: SeaweedFS, monkeypatch) -> Path:  # noqa: F811
+def machine_a(base: Path, tmp_path: Path, s3: SeaweedFS, monkeypatch) -> Path:
     """Clone A: a registered project with a bare 'origin' and an S3 bucket of its own."""
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", str(origin))
@@ -87,12 +55,6 @@ def remote_tags(repo: Path) -> list[str]:
 
 def lock_md5(repo: Path, rev: str) -> str:
     return api.workspace(repo).lock_outs_at(rev)["models/model.npz"]
-
-
-def bucket_of(repo: Path) -> str:
-    """The bucket of the repo's S3 remote (config.local always has it: see `make remote-s3`)."""
-    text = (repo / ".dvc/config.local").read_text()
-    return next(w.split("s3://")[1].split("/")[0] for w in text.split() if "s3://" in w)
 
 
 def clone_b(a: Path, tmp_path: Path, s3: SeaweedFS) -> Path:
@@ -165,7 +127,7 @@ def test_wrong_credentials_fail_clearly_without_the_secret(machine_a: Path, caps
 
 
 def test_server_down_then_killed_mid_push_then_completes(
-    base: Path,  # noqa: F811
+    base: Path,
     tmp_path: Path,
     monkeypatch,
     capsys,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,64 +18,14 @@ from hypothesis import strategies as st
 
 from modelops import api, cli
 from modelops.bundle import Model
-from tests.conftest import git
-from tests.test_pipeline_e2e import set_params
-from tests.test_registry_e2e import base  # noqa: F401  (the registered repo fixture)
+from tests.helpers import free_port, git, rss, server, set_params
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
-PROCS: dict[str, subprocess.Popen] = {}  # url -> server process
-
-
-def rss(url: str) -> int:
-    """Resident memory of the server at ``url``, in bytes (Linux)."""
-    status = Path(f"/proc/{PROCS[url].pid}/status").read_text()
-    return int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS:")).split()[1]) * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def server(repo: Path, token: str | None = None):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
-    if token:
-        env["MODELOPS_TOKEN"] = token
-    log = open(repo.parent / f"server-{port}.log", "w")  # noqa: SIM115 (outlives this frame)
-    proc = PROCS[f"http://127.0.0.1:{port}"] = subprocess.Popen(
-        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
-        cwd=repo,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError((repo.parent / f"server-{port}.log").read_text())
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not start in 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
 @pytest.fixture(scope="module")
-def repo(base: Path, tmp_path_factory) -> Path:  # noqa: F811
+def repo(base: Path, tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("serving") / "repo"
     shutil.copytree(base, repo, symlinks=True)
     set_params(repo, **{"serving.poll_seconds": 0.5})

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from modelops import api, cli
-from tests.conftest import dvc, git, make_project, tree_state
+from tests.helpers import bucket_of, copy_repo, dvc, git, tree_state, use_remote
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -37,15 +37,15 @@ def classification_metrics(y, proba, positive_index):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
+def base(reproduced: Path, tmp_path_factory) -> Path:
     """v0.0.1 (holds prod): reproduced with a `dvc add`ed CSV in data/raw. v0.0.2: its code
     halves f1 but its recorded outputs are v0.0.1's, so it does not reproduce."""
-    repo = make_project(tmp_path_factory.mktemp("verify") / "repo")
+    repo = copy_repo(reproduced, tmp_path_factory.mktemp("verify") / "repo")
     (repo / "data/raw/extra.csv").write_bytes(EXTRA)
     dvc(repo, "add", "data/raw/extra.csv")
     dvc(repo, "repro")
     git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "extra raw data, reproduced")
+    git(repo, "commit", "-q", "-m", "extra raw data")
     api.register(root=repo)
     api.promote("model@v0.0.1", stage="prod", root=repo)
     with open(repo / "src/modelops/evaluation.py", "a") as f:
@@ -315,19 +315,8 @@ def test_interrupted_verify_removes_its_worktree(repo: Path, sig):
 
 # -- data from a real S3 remote (SeaweedFS) -------------------------------------------------
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    from tests.seaweedfs import SeaweedFS
-
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweed")).start()
-    yield server
-    server.kill()  # nothing in it is kept
-
-
-@pytest.fixture(scope="module")
 def pushed(base: Path, s3, tmp_path_factory) -> Path:
     """The registered repo with an S3 remote (the README's recipe) holding all its data."""
-    from tests.test_remote_e2e import use_remote
-
     repo = tmp_path_factory.mktemp("pushed") / "repo"
     shutil.copytree(base, repo, symlinks=True)
     use_remote(repo, s3, s3.bucket("verify-pushed"), commit=False)
@@ -354,8 +343,6 @@ def remote_only(pushed: Path, repo: Path, s3) -> Path:
 
 
 def remote_key(repo: Path, data: bytes) -> tuple[str, str]:
-    from tests.test_remote_e2e import bucket_of
-
     md5 = hashlib.md5(data).hexdigest()
     return bucket_of(repo), f"store/files/md5/{md5[:2]}/{md5[2:]}"
 
