@@ -13,6 +13,13 @@ import os
 import sys
 from pathlib import Path
 
+# Under xdist (make test: one worker per core) each worker and the processes it starts use
+# one BLAS/OpenMP thread, as the stages do, instead of every worker's thread pools competing
+# for the same cores. Set before numpy or scikit-learn is imported.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
 import pytest
 
 from tests.helpers import copy_repo, dvc, git, make_project, set_params

