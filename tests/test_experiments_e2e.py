@@ -10,7 +10,7 @@ import pytest
 from dvc import api as dvc_api
 
 from modelops import api, cli
-from tests.helpers import copy_repo, dvc, git, set_params, tree_state
+from tests.helpers import cli_error, copy_repo, dvc, git, set_params, tree_state
 
 pytestmark = pytest.mark.e2e
 
@@ -43,13 +43,6 @@ def wait_for_queue(repo: Path, expected: int, timeout: float = 400) -> list[dict
     raise AssertionError(
         f"queue did not finish in {timeout}s: {dvc(repo, 'queue', 'status').stdout}"
     )
-
-
-def cli_error(capsys, argv: list[str], code: int = 1) -> str:
-    assert cli.main(argv) == code
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err
-    return err
 
 
 def test_grid_in_parallel_then_best_to_a_branch(repo: Path, capsys):
