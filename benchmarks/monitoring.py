@@ -62,8 +62,7 @@ def main() -> None:
         from modelops.data import iter_csv
 
         p = params.load(repo / "params.yaml")
-        ws = api.workspace(repo)
-        _, model = api._model_at(ws, "model", "v0.0.1", None)
+        model = api.load("model@v0.0.1", root=repo).model
         pre = model.preprocessor
         big = batches[1_000_000]
         read_t, mon_t = [], []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from modelops.errors import InputError
-from modelops.verify import MetricRow, Report, compare_metrics, manifest_md5, unverifiable
+from modelops.files import manifest_md5
+from modelops.verify import MetricRow, Report, compare_metrics, unverifiable
 
 
 def test_manifest_md5_is_dvcs_directory_hash():

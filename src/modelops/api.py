@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import BundleError, ModelopsError, RegistryError, UsageError, WorkspaceError
+from modelops.errors import ModelopsError, RegistryError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
+    from modelops import versions
     from modelops.params import Params
     from modelops.workspace import Workspace
 
@@ -105,42 +106,28 @@ def retire(
         return reg.retire(ws, registry, name, v, reason, force)
 
 
-def _artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
-    import dvc.api
-
-    try:
-        return dvc.api.artifacts_show(name, version=info.version, repo=str(ws.root))["path"]
-    except Exception as exc:  # DVC raises its own error types here
-        raise RegistryError(
-            f"{name}@{info.version}: dvc cannot resolve the artifact: {exc}"
-        ) from None
-
-
 def fetch_bundle(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
-    """A version's bundle bytes (DVC cache or remote) after checking their md5 against
-    dvc.lock at that version; returns (bytes, md5)."""
-    import dvc.api
+    """A version's bundle bytes after checking their md5 against dvc.lock at that version;
+    returns (bytes, md5)."""
+    from modelops import versions
 
-    from modelops.files import md5_bytes
+    return versions.fetch(ws, name, info)
 
-    path = _artifact_path(ws, name, info)
-    expected = ws.lock_outs_at(info.commit).get(path)
-    if expected is None:
-        raise BundleError(f"{name}@{info.version}: dvc.lock records no {path}")
-    try:
-        data = dvc.api.read(path, repo=str(ws.root), rev=info.commit, mode="rb")
-    except Exception:
-        raise WorkspaceError(
-            f"{path} of {name}@{info.version} is neither in the DVC cache nor on a reachable "
-            f"remote; `dvc push` it from a machine that has it"
-        ) from None
-    actual = md5_bytes(data)
-    if actual != expected:
-        raise BundleError(
-            f"{path} of {name}@{info.version}: md5 {actual} does not match {expected} in "
-            f"dvc.lock; refusing the bytes (nothing written)"
-        )
-    return data, expected
+
+def load(
+    ref: str | None = None,
+    *,
+    version: str | None = None,
+    stage: str | None = None,
+    root: str | Path = ".",
+) -> versions.Version:
+    """A version (or a stage's holder) resolved, its bundle checked against dvc.lock at that
+    version and loaded without pickle: ``api.load("model", stage="prod").model.predict(X)``."""
+    from modelops import versions
+
+    ws = workspace(root)
+    name, v = _name_version(ws, ref, version)
+    return versions.load(ws, name, v, stage, _params(ws).registry)
 
 
 def get(
@@ -154,21 +141,18 @@ def get(
 ) -> tuple[reg.VersionInfo, str]:
     """Write a version's (or a stage's) model bundle to ``output`` without touching the
     workspace; the bytes are checked against dvc.lock at that version first."""
+    from modelops import versions
     from modelops.files import write_bytes
 
-    if bool(version) == bool(stage):
-        raise UsageError("give exactly one of --stage or --version")
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
-    if stage:
-        reg.check_stage(stage, _params(ws).registry)
-    info = reg.resolve(reg.state(ws), name, v, stage)
+    info = versions.resolve(ws, name, v, stage, _params(ws).registry)
     out = Path(output)
     if out.is_dir():
         raise UsageError(f"-o {output}: is a directory; give a file name")
     if out.exists() and not force:
         raise UsageError(f"-o {output}: exists; use --force to overwrite it")
-    data, expected = fetch_bundle(ws, name, info)
+    data, expected = versions.fetch(ws, name, info)
     write_bytes(out, data)
     return info, expected
 
@@ -396,8 +380,7 @@ def predict(
     root: str | Path = ".",
 ):
     """Predict a CSV in chunks with a version's (or a stage's) verified model."""
-    from modelops import batch
-    from modelops.bundle import Model
+    from modelops import batch, versions
 
     if bool(version) == bool(stage):
         raise UsageError("give exactly one of --stage or --version")
@@ -409,22 +392,10 @@ def predict(
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
-    if stage:
-        reg.check_stage(stage, p.registry)
-    info = reg.resolve(reg.state(ws), name, v, stage)
-    data, _ = fetch_bundle(ws, name, info)
-    model = Model.from_bytes(data, where=f"{name}@{info.version}")
-    return info, batch.predict_csv(model, p.serving, p.data.na_values, src, dst, skip_invalid)
-
-
-def _model_at(ws: Workspace, name: str, version: str | None, stage: str | None):
-    from modelops.bundle import Model
-
-    if bool(version) == bool(stage):
-        raise UsageError("give exactly one of --stage or --version")
-    info = reg.resolve(reg.state(ws), name, version, stage)
-    data, _ = fetch_bundle(ws, name, info)
-    return info, Model.from_bytes(data, where=f"{name}@{info.version}")
+    loaded = versions.load(ws, name, v, stage, p.registry)
+    return loaded.info, batch.predict_csv(
+        loaded.model, p.serving, p.data.na_values, src, dst, skip_invalid
+    )
 
 
 def monitor(
@@ -436,16 +407,15 @@ def monitor(
     root: str | Path = ".",
 ) -> dict[str, Any]:
     """Drift of a batch CSV against the reference profile of a version (or a stage's)."""
-    from modelops import monitoring
+    from modelops import monitoring, versions
 
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
-    if stage:
-        reg.check_stage(stage, p.registry)
-    info, model = _model_at(ws, name, v, stage)
+    loaded = versions.load(ws, name, v, stage, p.registry)
+    info = loaded.info
     report = monitoring.monitor(
-        model,
+        loaded.model,
         Path(batch),
         p.monitor,
         p.data.na_values,
@@ -472,7 +442,7 @@ def make_batch(
     """Write a seeded batch drawn from the prepared data, with one kind of shift applied."""
     import pandas as pd
 
-    from modelops import monitoring
+    from modelops import monitoring, versions
     from modelops.data import TEST_FILE, TRAIN_FILE
     from modelops.files import write_bytes
 
@@ -480,7 +450,7 @@ def make_batch(
         raise UsageError(f"--rows {rows}: must be at least 1")
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
-    _, model = _model_at(ws, name, v, stage)
+    model = versions.load(ws, name, v, stage, _params(ws).registry).model
     prepared = ws.root / ws.paths_at("HEAD").get("prepared", "data/prepared")
     parts = [prepared / f for f in (TRAIN_FILE, TEST_FILE)]
     if not all(f.exists() for f in parts):

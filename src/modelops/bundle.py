@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops import files
 from modelops.errors import BundleError
 
 if TYPE_CHECKING:
@@ -190,31 +191,6 @@ class Model:
 _DTYPE_KINDS = "biufU"
 
 
-def npy_header(f: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, Any, int]:
-    """(shape, fortran order, dtype, data bytes) of the ``.npy`` member ``info`` opened as
-    ``f``, left at the start of its data; ValueError unless the header's shape and dtype
-    account for exactly the bytes the member holds (so nothing is allocated for a claim)."""
-    import numpy as np
-
-    fmt = np.lib.format
-    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-    read = readers.get(fmt.read_magic(f))
-    if read is None:
-        raise ValueError(f"{info.filename[:80]} has an unknown .npy version")
-    shape, fortran, dtype = read(f)
-    size = 1
-    for dim in shape:
-        size *= dim  # Python ints: a claim of 10^13 elements does not overflow
-    expected = size * dtype.itemsize
-    held = info.file_size - f.tell()
-    if not dtype.hasobject and expected != held:
-        raise ValueError(
-            f"{info.filename[:80]} claims shape {shape} of {dtype} ({expected:,} bytes) "
-            f"in {held:,} bytes"
-        )
-    return shape, fortran, dtype, expected
-
-
 def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """meta.json and the arrays, in memory bounded by the bundle's size: members must be
     stored (no inflating), and each array's header must describe exactly its member's bytes."""
@@ -242,7 +218,7 @@ def _read_members(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, An
                 if not info.filename.endswith(".npy"):
                     raise bad(f"unexpected member {info.filename[:80]!r}")
                 with zf.open(info) as f:
-                    shape, fortran, dtype, expected = npy_header(f, info)
+                    shape, fortran, dtype, expected = files.npy_header(f, info)
                     if dtype.hasobject or dtype.kind not in _DTYPE_KINDS or dtype.names:
                         raise bad(f"{info.filename[:80]} holds {dtype}, not numbers")
                     raw = bytearray(expected)  # writable, like np.load's arrays

@@ -10,7 +10,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    import zipfile
+
+DIR_SUFFIX = ".dir"  # DVC's mark on a directory's md5
 
 
 def md5_bytes(data: bytes) -> str:
@@ -115,3 +120,38 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def manifest_md5(entries: list[dict[str, str]]) -> str:
+    """A directory's md5 as DVC records it: the md5 of its sorted (relpath, md5) list."""
+    rows = sorted(({"md5": e["md5"], "relpath": e["relpath"]} for e in entries), key=_relpath)
+    return hashlib.md5(json.dumps(rows, sort_keys=True).encode()).hexdigest() + DIR_SUFFIX
+
+
+def _relpath(entry: dict[str, str]) -> str:
+    return entry["relpath"]
+
+
+def npy_header(f: Any, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, Any, int]:
+    """(shape, fortran order, dtype, data bytes) of the ``.npy`` member ``info`` opened as
+    ``f``, left at the start of its data; ValueError unless the header's shape and dtype
+    account for exactly the bytes the member holds (so nothing is allocated for a claim)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    read = readers.get(fmt.read_magic(f))
+    if read is None:
+        raise ValueError(f"{info.filename[:80]} has an unknown .npy version")
+    shape, fortran, dtype = read(f)
+    size = 1
+    for dim in shape:
+        size *= dim  # Python ints: a claim of 10^13 elements does not overflow
+    expected = size * dtype.itemsize
+    held = info.file_size - f.tell()
+    if not dtype.hasobject and expected != held:
+        raise ValueError(
+            f"{info.filename[:80]} claims shape {shape} of {dtype} ({expected:,} bytes) "
+            f"in {held:,} bytes"
+        )
+    return shape, fortran, dtype, expected

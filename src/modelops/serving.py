@@ -279,34 +279,30 @@ class ModelServer:
 
     def load(self, version: str | None = None) -> Loaded:
         """Fetch, verify and load the stage's version (or ``version``)."""
-        from modelops import api
-        from modelops import registry as reg
-        from modelops.bundle import Model
+        from modelops import versions
+        from modelops.workspace import Workspace
 
-        ws = api.workspace(self.root)
-        info = reg.resolve(reg.state(ws), self.name, version, None if version else self.stage)
-        data, md5 = api.fetch_bundle(ws, self.name, info)
-        model = Model.from_bytes(data, where=f"{self.name}@{info.version}")
-        metrics = ws.json_at(info.commit, ws.paths_at(info.commit)["metrics"]) or {}
+        ws = Workspace(self.root)
+        got = versions.load(ws, self.name, version, None if version else self.stage)
         return Loaded(
-            info.version,
-            info.commit,
-            md5,
-            model,
-            Validator.for_model(model, self.settings),
-            metrics,
+            got.info.version,
+            got.info.commit,
+            got.md5,
+            got.model,
+            Validator.for_model(got.model, self.settings),
+            got.metrics(ws),
             time.time(),
         )
 
     def check(self) -> bool:
         """Follow the stage: load a new holder beside the old one and swap; True if swapped."""
-        from modelops import api
         from modelops import registry as reg
+        from modelops.workspace import Workspace
 
         with self._lock:
             self.last_check = time.time()
             try:
-                st = reg.state(api.workspace(self.root))
+                st = reg.state(Workspace(self.root))
                 cur = self.current
                 if cur is not None and _retired(st, self.name, cur.version):
                     # A retired version answers no more, as a new server would refuse it; the
@@ -380,13 +376,115 @@ def token_from_env(settings: ServingParams) -> str | None:
     return token
 
 
+class Auth:
+    """The bearer-token check of every route but /health (none when no token is set)."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def refused(self, request: Request):
+        """None when ``request`` may pass, else the 401 response to send."""
+        if not self.token:
+            return None
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), self.token.encode()):
+            return None
+        return _json(
+            {"error": "unauthorized", "message": "send Authorization: Bearer <token>"},
+            401,
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+def model_info(server: ModelServer, cur: Loaded) -> dict[str, Any]:
+    """What /v1/model says about the served version."""
+    s = cur.model.schema
+    return {
+        "name": server.name,
+        "version": cur.version,
+        "stage": server.stage,
+        "commit": cur.commit,
+        "model_md5": cur.md5,
+        "task": s.task,
+        "kind": cur.model.estimator.kind,
+        "features": cur.validator.schema(),
+        "ignored_columns": sorted(s.dropped),
+        "classes": s.classes,
+        "positive_class": s.positive_class,
+        "metrics": cur.metrics,
+        "max_rows": server.settings.max_rows,
+        "loaded_at": cur.loaded_at,
+        "last_check": server.last_check,
+        "last_reload_error": server.last_error,
+    }
+
+
+def predict_openapi(max_rows: int) -> dict[str, Any]:
+    """The OpenAPI description of /v1/predict's body and answers."""
+    value = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]}
+    records = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": max_rows,
+        "items": {"type": "object", "additionalProperties": value},
+    }
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": records}}},
+        "responses": {
+            "200": {"description": "predictions"},
+            "400": {"description": "malformed JSON"},
+            "413": {"description": "too many records or too large a body"},
+            "422": {"description": "a record or field is invalid"},
+        },
+    }
+
+
+async def read_body(request: Request, limit: int):
+    """The request body, or a 413 response as soon as it passes ``limit`` bytes (a chunked
+    body declares no length, so reading stops at the limit rather than after the body)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return _too_large(f"body of {declared} bytes", limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return _too_large("body", limit, close=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer(cur: Loaded, body: bytes):
+    """The predictions for one request body: 200, or a 4xx naming the record and field."""
+    from modelops import inference
+
+    try:
+        records = cur.validator.parse(body)
+        numeric, cats, ignored = cur.validator.arrays(records)
+    except RequestError as exc:
+        return _json(exc.body, exc.status)
+    answers = inference.predict(cur.model, numeric, cats)
+    if answers.refused.any():
+        i = int(answers.refused.argmax())
+        why, feature = inference.reason(answers, i)
+        refused = {"error": "no_finite_answer", "message": f"record {i}: {why}", "record": i}
+        if feature is not None:
+            refused["field"] = feature
+        return _json(refused, 422)
+    out: dict[str, Any] = {"version": cur.version, **answers.to_json()}
+    if ignored:
+        out["ignored_fields"] = ignored
+    return _json(out)
+
+
 def create_app(server: ModelServer):
     """The FastAPI application serving ``server``'s model."""
+    import asyncio
     import contextlib
 
     from fastapi import FastAPI
 
-    token = token_from_env(server.settings)
+    auth = Auth(token_from_env(server.settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -405,22 +503,8 @@ def create_app(server: ModelServer):
         lifespan=lifespan,
     )
 
-    def authorized(request: Request) -> bool:
-        if not token:
-            return True
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), token.encode())
-
-    def denied():
-        from starlette.responses import Response
-
-        return Response(
-            json.dumps({"error": "unauthorized", "message": "send Authorization: Bearer <token>"}),
-            status_code=401,
-            media_type="application/json",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    def not_ready():
+        return _json({"error": "not_ready", "message": server.last_error}, 503)
 
     @app.get("/health", summary="Liveness: the process answers")
     async def health():
@@ -428,124 +512,47 @@ def create_app(server: ModelServer):
 
     @app.get("/ready", summary="Readiness: a model is loaded")
     async def ready(request: Request):
-        if not authorized(request):
-            return denied()
+        if refused := auth.refused(request):
+            return refused
         cur = server.current
         if cur is None:
             return _json({"ready": False, "error": server.last_error}, 503)
         return _json({"ready": True, "version": cur.version})
 
     @app.get("/v1/model", summary="The served model: version, stage, input schema, metrics")
-    async def model_info(request: Request):
-        if not authorized(request):
-            return denied()
+    async def model(request: Request):
+        if refused := auth.refused(request):
+            return refused
         cur = server.current
-        if cur is None:
-            return _json({"error": "not_ready", "message": server.last_error}, 503)
-        s = cur.model.schema
-        return _json(
-            {
-                "name": server.name,
-                "version": cur.version,
-                "stage": server.stage,
-                "commit": cur.commit,
-                "model_md5": cur.md5,
-                "task": s.task,
-                "kind": cur.model.estimator.kind,
-                "features": cur.validator.schema(),
-                "ignored_columns": sorted(s.dropped),
-                "classes": s.classes,
-                "positive_class": s.positive_class,
-                "metrics": cur.metrics,
-                "max_rows": server.settings.max_rows,
-                "loaded_at": cur.loaded_at,
-                "last_check": server.last_check,
-                "last_reload_error": server.last_error,
-            }
-        )
+        return not_ready() if cur is None else _json(model_info(server, cur))
 
     @app.post("/v1/reload", summary="Check the stage now and swap to its version if it moved")
     async def reload(request: Request):
-        if not authorized(request):
-            return denied()
-        import asyncio
-
+        if refused := auth.refused(request):
+            return refused
         swapped = await asyncio.to_thread(server.check)
         cur = server.current
         return _json(
             {"swapped": swapped, "version": cur and cur.version, "error": server.last_error}
         )
 
-    predict_schema = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": server.settings.max_rows,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": {
-                                "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]
-                            },
-                        },
-                    }
-                }
-            },
-        },
-        "responses": {
-            "200": {"description": "predictions"},
-            "400": {"description": "malformed JSON"},
-            "413": {"description": "too many records or too large a body"},
-            "422": {"description": "a record or field is invalid"},
-        },
-    }
-
-    @app.post("/v1/predict", summary="Predict for a list of records", openapi_extra=predict_schema)
+    @app.post(
+        "/v1/predict",
+        summary="Predict for a list of records",
+        openapi_extra=predict_openapi(server.settings.max_rows),
+    )
     async def predict(request: Request):
-        if not authorized(request):
-            return denied()
+        if refused := auth.refused(request):
+            return refused
         cur = server.current  # one read: the whole request uses one version
         if cur is None:
-            return _json({"error": "not_ready", "message": server.last_error}, 503)
-        limit = server.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            return _too_large(f"body of {declared} bytes", limit)
-        chunks, size = [], 0
-        async for chunk in request.stream():  # stop at the limit: a chunked body has no length
-            size += len(chunk)
-            if size > limit:
-                return _too_large("body", limit, close=True)
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        try:
-            records = cur.validator.parse(body)
-            numeric, cats, ignored = cur.validator.arrays(records)
-        except RequestError as exc:
-            return _json(exc.body, exc.status)
-        from modelops import inference
-
-        answers = inference.predict(cur.model, numeric, cats)
-        if answers.refused.any():
-            i = int(answers.refused.argmax())
-            why, feature = inference.reason(answers, i)
-            body_ = {"error": "no_finite_answer", "message": f"record {i}: {why}", "record": i}
-            if feature is not None:
-                body_["field"] = feature
-            return _json(body_, 422)
-        out: dict[str, Any] = {"version": cur.version, **answers.to_json()}
-        if ignored:
-            out["ignored_fields"] = ignored
-        return _json(out)
+            return not_ready()
+        body = await read_body(request, server.settings.max_body_bytes)
+        return body if not isinstance(body, bytes) else answer(cur, body)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request):
-        if not authorized(request):
-            return denied()
-        return _json(app.openapi())
+        return auth.refused(request) or _json(app.openapi())
 
     return app
 

@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops.errors import InputError, WorkspaceError
+from modelops.files import DIR_SUFFIX as _DIR
+from modelops.files import manifest_md5
 
 if TYPE_CHECKING:
     from modelops.registry import VersionInfo
     from modelops.workspace import Workspace
 
 CHUNK = 1 << 20
-_DIR = ".dir"
 
 
 @dataclass
@@ -149,16 +150,6 @@ def _md5_stream(stream, sink=None) -> str:
         if sink is not None:
             sink.write(block)
     return h.hexdigest()
-
-
-def manifest_md5(entries: list[dict[str, str]]) -> str:
-    """A directory's md5 as DVC records it: the md5 of its sorted (relpath, md5) list."""
-    rows = sorted(({"md5": e["md5"], "relpath": e["relpath"]} for e in entries), key=_relpath)
-    return hashlib.md5(json.dumps(rows, sort_keys=True).encode()).hexdigest() + _DIR
-
-
-def _relpath(entry: dict[str, str]) -> str:
-    return entry["relpath"]
 
 
 def tree_entries(ws: Workspace, rel: str) -> list[dict[str, str]]:

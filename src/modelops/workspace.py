@@ -448,7 +448,7 @@ def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:
 
     if not oid.endswith(".dir"):
         return copy_md5(src, *sinks)
-    from modelops.verify import manifest_md5
+    from modelops.files import manifest_md5
 
     raw = src.read()
     for sink in sinks:

@@ -186,7 +186,7 @@ def _sklearn_types(node: Any, out: set[str]) -> None:
 def _audit(name: str, task: str, data: bytes) -> None:
     """Refuse, before skops builds anything, a file naming a scikit-learn type that a
     ``name`` estimator for ``task`` does not contain."""
-    from modelops.bundle import npy_header
+    from modelops.files import npy_header
 
     allowed = {expected_class(name, task), *PARTS[name][task]}
     try:
