@@ -166,9 +166,9 @@ def minimize(
             # rule only ends a run whose loss no longer falls at all (float precision's floor).
             stale = stale + 1 if monitored > best - (0.0 if certify else cfg.tol) else 0
             best = min(best, monitored)
-            # Symmetrically, a later iterate within tol of the lowest loss is as good as it and
-            # is kept: near the minimum float32 rounding moves the loss more than the steps do
-            # (the gradient still improves), and a certified point is within tol by its bound.
+            # Symmetrically, a later iterate within tol of the lowest loss counts as good as it
+            # and is kept: near the minimum, float32 rounding moves the loss more than the steps
+            # do, while the later iterates' gradients keep improving.
             if monitored <= best + cfg.tol:
                 kept_w, kept_train = point.copy(), float(epoch_loss)
             result.epochs_run = epoch + 1
