@@ -33,7 +33,7 @@ def main() -> None:
     cut = int(0.8 * ROWS)
     Xtr, Xte, ytr, yte = X[:cut], X[cut:], y[:cut], y[cut:]
     # the params.yaml defaults for logistic_regression (dtype float32), and float64
-    cfg = GDConfig(lr="auto", epochs=500, momentum=0.9, l2=0.001, tol=1e-6, n_iter_no_change=10)
+    cfg = GDConfig(lr="auto", epochs=2000, momentum="auto", l2=0.001, tol=1e-6, n_iter_no_change=10)
     cfg64 = dataclasses.replace(cfg, dtype="float64")
     ours_t, o64_t, sk_t = [], [], []
     for _ in range(ROUNDS):

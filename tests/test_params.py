@@ -30,6 +30,9 @@ def test_defaults_when_empty():
         ({"train": {"epochs": "ten"}}, "train.epochs: Input should be a valid integer"),
         ({"train": {"epochs": 0}}, "train.epochs: Input should be greater than or equal to 1"),
         ({"train": {"lr": -1}}, 'train.lr: must be a positive number or "auto"'),
+        ({"train": {"momentum": 1}}, 'train.momentum: must be a number in [0, 1) or "auto"'),
+        ({"train": {"momentum": "fast"}}, 'train.momentum: must be a number in [0, 1) or "auto"'),
+        ({"train": {"momentum": True}}, 'train.momentum: must be a number in [0, 1) or "auto"'),
         (
             {"train": {"early_stopping": "yes"}},
             "train.early_stopping: Input should be a valid boolean",
@@ -120,6 +123,7 @@ def test_used_keeps_only_the_models_keys():
             'train.lr: must be a positive number or "auto" (1/L from the data), at most 1e6',
         ),
         ({"train": {"lr": float("nan")}}, "train.lr: must be a positive number"),
+        ({"train": {"momentum": float("nan")}}, "train.momentum: must be a number in [0, 1)"),
         (
             {"train": {"hist_gradient_boosting": {"learning_rate": float("inf")}}},
             "train.hist_gradient_boosting.learning_rate: Input should be a finite number",

@@ -166,9 +166,10 @@ class TrainParams(_Section):
     solver: Literal["closed_form", "gd"] = "closed_form"
     # Gradient descent (logistic_regression, and linear_regression with solver: gd).
     lr: Any = "auto"
-    epochs: int = Field(500, ge=1)
+    epochs: int = Field(2000, ge=1)
     batch_size: int | None = Field(None, ge=1)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    # auto: Nesterov's schedule k/(k+3) full batch (restarted on overshoot), 0.9 per mini-batch.
+    momentum: Any = "auto"
     l2: float = Field(0.0, ge=0)
     tol: float = Field(1e-6, ge=0)
     early_stopping: bool = False
@@ -193,6 +194,15 @@ class TrainParams(_Section):
         if isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1e6:
             return float(v)  # a NaN fails the comparison too
         raise ValueError('must be a positive number or "auto" (1/L from the data), at most 1e6')
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum(cls, v: Any) -> Any:
+        if v == "auto":
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1:
+            return float(v)  # a NaN fails the comparison too
+        raise ValueError('must be a number in [0, 1) or "auto" (Nesterov\'s schedule)')
 
     def used(self) -> dict[str, Any]:
         """Only the keys that shape the chosen model (recorded in the bundle and card)."""

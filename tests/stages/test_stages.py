@@ -73,8 +73,8 @@ def test_stages_in_process(workdir, capsys):
     [
         ("  lr: auto ", "  lr: -1 ", "train.lr: must be a positive number"),
         (
-            "  epochs: 500",
-            "  epochs: 500\n  epoch: 3",
+            "  epochs: 2000",
+            "  epochs: 2000\n  epoch: 3",
             "train.epoch: unknown key; did you mean train.epochs?",
         ),
         ("source: breast_cancer ", "source: csv\n  xx: 1 ", "data.xx: unknown key"),

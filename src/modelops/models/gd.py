@@ -1,8 +1,13 @@
 """Gradient descent shared by the numpy models: Nesterov momentum, mini-batches, early stopping.
 
 Parameters are one array ``w`` whose last row is the intercept; an objective
-returns (loss, gradient) of the mean loss plus ``l2/2 * ||w[:-1]||²`` (the
-intercept is not penalised), i.e. the update is β ← β − α·∂L/∂β.
+``(X, y, w, grad=True)`` returns (loss, gradient, or None when ``grad`` is false) of the mean
+loss plus ``l2/2 * ||w[:-1]||²`` (the intercept is not penalised), i.e. the update is
+β ← β − α·∂L/∂β.
+
+Full batch, momentum is restarted whenever it carries the step uphill, and training stops when
+the gradient says the loss is within ``tol`` of its minimum; the weights returned are the best
+seen (lowest training loss, or validation loss with ``early_stopping``), never merely the last.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from modelops.errors import ModelopsError
 if TYPE_CHECKING:
     import numpy as np
 
-Objective = Callable[["np.ndarray", "np.ndarray", "np.ndarray"], tuple[float, "np.ndarray"]]
+Objective = Callable[..., tuple[float, Any]]
+
+
+# momentum: auto with mini-batches (the value the full batch used before it had a schedule).
+MINIBATCH_MOMENTUM = 0.9
 
 
 @dataclass
 class GDConfig:
     lr: float | str = "auto"
-    epochs: int = 500
+    epochs: int = 2000
     batch_size: int | None = None
-    momentum: float = 0.9
+    momentum: float | str = "auto"
     l2: float = 0.0
     tol: float = 1e-6
     early_stopping: bool = False
@@ -43,6 +52,7 @@ class GDResult:
     epochs_run: int
     loss_curve: list[float] = field(default_factory=list)
     validation_loss_curve: list[float] = field(default_factory=list)
+    loss: float = float("nan")  # the training objective at ``w``
 
 
 def largest_eigenvalue(X: np.ndarray) -> float:
@@ -98,27 +108,47 @@ def minimize(
 
     w = w0.copy()
     v = np.zeros_like(w)
-    best, best_w, stale = np.inf, w.copy(), 0
+    # The candidate kept is a point whose objective is known: full batch, the look-ahead
+    # point the epoch's gradient was taken at (its loss is the epoch's loss, free);
+    # mini-batch, the weights the epoch ends with (one extra loss-only pass).
+    best, kept_w, kept_train, stale = np.inf, w.copy(), np.nan, 0
+    k = 0
+    # With l2 > 0 the objective is l2-strongly convex in the coefficients, so at any point
+    # f − f* ≤ ‖∇f‖²/(2·l2): the gradient at the look-ahead point bounds how far its loss is
+    # from the minimum (the unpenalised intercept makes it an estimate in that one direction).
+    # Full batch without a validation split, training stops when that is below tol.
+    certify = full_batch and Xv is None and cfg.l2 > 0
     result = GDResult(w=w, lr=lr, epochs_run=0)
     # Overflow is caught below as divergence and reported; numpy need not warn too.
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(cfg.epochs):
             if full_batch:
-                look = w + cfg.momentum * v
-                epoch_loss, g = objective(Xt, yt, look)
-                v = cfg.momentum * v - lr * g
+                mu = k / (k + 3) if cfg.momentum == "auto" else cfg.momentum
+                k += 1
+                point = w + mu * v
+                epoch_loss, g = objective(Xt, yt, point)
+                v = mu * v - lr * g
                 w = w + v
+                # Adaptive restart (O'Donoghue & Candès 2015, gradient scheme): when the
+                # step runs uphill (the gradient at the look-ahead has a positive component
+                # along it), momentum is overshooting the valley: drop it. The loss then
+                # falls (nearly) monotonically instead of rippling, which is what kept the
+                # no-improvement rule from firing on a climb back.
+                if float(np.vdot(g, v)) > 0:
+                    v = np.zeros_like(v)
+                    k = 0
             else:
-                total = 0.0
+                # Noisy gradients cannot tell overshoot from noise: constant momentum, no restart.
+                mu = MINIBATCH_MOMENTUM if cfg.momentum == "auto" else cfg.momentum
                 order = rng.permutation(n_train)
                 for start in range(0, n_train, cfg.batch_size):
                     idx = order[start : start + cfg.batch_size]
-                    look = w + cfg.momentum * v
-                    loss, g = objective(Xt[idx], yt[idx], look)
-                    v = cfg.momentum * v - lr * g
+                    look = w + mu * v
+                    _, g = objective(Xt[idx], yt[idx], look)
+                    v = mu * v - lr * g
                     w = w + v
-                    total += loss * len(idx)
-                epoch_loss = total / n_train
+                point = w
+                epoch_loss = objective(Xt, yt, point, grad=False)[0]
             if not np.isfinite(epoch_loss) or not np.all(np.isfinite(w)):
                 raise ModelopsError(
                     f"train.lr: gradient descent diverged at epoch {epoch + 1} (loss {epoch_loss}) "
@@ -127,15 +157,31 @@ def minimize(
             result.loss_curve.append(float(epoch_loss))
             monitored = epoch_loss
             if Xv is not None:
-                monitored = float(objective(Xv, yv, w)[0])
+                point = w  # the validation loss is measured where the epoch ends
+                monitored = float(objective(Xv, yv, w, grad=False)[0])
                 result.validation_loss_curve.append(monitored)
-            # scikit-learn's SGD rule: no improvement by more than tol for n_iter_no_change epochs.
-            stale = stale + 1 if monitored > best - cfg.tol else 0
-            if monitored < best:
-                best, best_w = monitored, w.copy()
+            converged = certify and float(np.vdot(g, g)) <= 2 * cfg.l2 * cfg.tol
+            # scikit-learn's SGD rule: no improvement by more than tol for n_iter_no_change
+            # epochs. Where the gradient can tell how far the minimum is, it decides, and this
+            # rule only ends a run whose loss no longer falls at all (float precision's floor).
+            stale = stale + 1 if monitored > best - (0.0 if certify else cfg.tol) else 0
+            best = min(best, monitored)
+            # Symmetrically, a later iterate within tol of the lowest loss counts as good as it
+            # and is kept: near the minimum, float32 rounding moves the loss more than the steps
+            # do, while the later iterates' gradients keep improving.
+            if monitored <= best + cfg.tol:
+                kept_w, kept_train = point.copy(), float(epoch_loss)
             result.epochs_run = epoch + 1
+            if converged:
+                # The bound is surer than comparing losses that rounding blurs: keep this point.
+                kept_w, kept_train = point.copy(), float(epoch_loss)
+                break
             if stale >= cfg.n_iter_no_change:
                 break
-    # With a validation split keep the weights that generalised best; otherwise the last.
-    result.w = best_w if Xv is not None else w
+    # The best iterate, not the last: by validation loss with a split, else by training loss.
+    result.w = kept_w
+    if Xv is None:
+        result.loss = kept_train
+    else:
+        result.loss = float(objective(Xt, yt, kept_w, grad=False)[0])
     return result

@@ -4,8 +4,12 @@ Linear:   y = β0 + Σ βi·xi + ε, fitted in closed form or by gradient descen
           L = 1/(2n)·||y − Xβ − β0||² + (l2/2)·||β||².
 Logistic: P(y=k|x) = softmax(β0 + Xβ)_k (the sigmoid 1/(1+e^−(β0+Σβi·xi)) for two
           classes), fitted by gradient descent on mean log loss + (l2/2)·||β||².
-With l2 = 1/(n·C) these match scikit-learn's Ridge(alpha=n·l2) and
-LogisticRegression(C) objectives, which the tests check.
+These match scikit-learn's objectives with the penalty carried over (the tests check it):
+LogisticRegression(C) minimises C·Σᵢ ℓᵢ + ½·||β||² with the intercept unpenalised (its
+multinomial loss is our softmax one, with ½·||B||² over all K columns, as ours); divided by
+C·n, which moves no minimiser, that is mean ℓ + ||β||²/(2·C·n): ours with l2 = 1/(C·n), so
+C = 1/(n·l2) (scikit-learn's own lbfgs path sets l2_reg_strength = 1/(C·n) for exactly this
+form). Ridge(alpha) minimises ||r||² + alpha·||β||²; divided by 2n, alpha = n·l2.
 """
 
 from __future__ import annotations
@@ -20,16 +24,20 @@ if TYPE_CHECKING:
 
 
 def _squared(l2: float):
-    def objective(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(
+        X: np.ndarray, y: np.ndarray, w: np.ndarray, grad: bool = True
+    ) -> tuple[float, np.ndarray | None]:
         import numpy as np
 
         r = X @ w[:-1].astype(X.dtype) + X.dtype.type(w[-1]) - y
         n = len(y)
         loss = 0.5 * float(r @ r) / n + 0.5 * l2 * float(w[:-1] @ w[:-1])
-        grad = np.empty_like(w)
-        grad[:-1] = X.T @ r / n + l2 * w[:-1]
-        grad[-1] = r.mean(dtype=np.float64)
-        return loss, grad
+        if not grad:
+            return loss, None
+        g = np.empty_like(w)
+        g[:-1] = X.T @ r / n + l2 * w[:-1]
+        g[-1] = r.mean(dtype=np.float64)
+        return loss, g
 
     return objective
 
@@ -39,7 +47,9 @@ def _binary_logistic(l2: float):
     loss is −log q and its derivative in z is s·(q − 1) = p − y. One expit and one log per
     row; logaddexp plus expit cost twice as much (benchmarks/training.py)."""
 
-    def objective(X: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(
+        X: np.ndarray, s: np.ndarray, w: np.ndarray, grad: bool = True
+    ) -> tuple[float, np.ndarray | None]:
         import numpy as np
         from scipy.special import expit
 
@@ -51,18 +61,22 @@ def _binary_logistic(l2: float):
         logq = np.log(q, out=sz, where=q > 0)
         n = len(s)
         loss = -float(logq.sum(dtype=np.float64)) / n + 0.5 * l2 * float(w[:-1] @ w[:-1])
+        if not grad:
+            return loss, None
         q -= 1
         q *= s
-        grad = np.empty_like(w)
-        grad[:-1] = X.T @ q / n + l2 * w[:-1]
-        grad[-1] = q.sum(dtype=np.float64) / n
-        return loss, grad
+        g = np.empty_like(w)
+        g[:-1] = X.T @ q / n + l2 * w[:-1]
+        g[-1] = q.sum(dtype=np.float64) / n
+        return loss, g
 
     return objective
 
 
 def _softmax_logistic(l2: float):
-    def objective(X: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(
+        X: np.ndarray, y: np.ndarray, W: np.ndarray, grad: bool = True
+    ) -> tuple[float, np.ndarray | None]:
         import numpy as np
         from scipy.special import log_softmax
 
@@ -72,12 +86,14 @@ def _softmax_logistic(l2: float):
         rows = np.arange(n)
         loss = -float(logp[rows, y].sum(dtype=np.float64)) / n
         loss += 0.5 * l2 * float(np.sum(W[:-1] ** 2))
+        if not grad:
+            return loss, None
         R = np.exp(logp)
         R[rows, y] -= 1.0
-        grad = np.empty_like(W)
-        grad[:-1] = X.T @ R / n + l2 * W[:-1]
-        grad[-1] = R.sum(axis=0, dtype=np.float64) / n
-        return loss, grad
+        g = np.empty_like(W)
+        g[:-1] = X.T @ R / n + l2 * W[:-1]
+        g[-1] = R.sum(axis=0, dtype=np.float64) / n
+        return loss, g
 
     return objective
 
@@ -93,6 +109,8 @@ class _Linear:
         self.validation_loss_curve_: list[float] = []
         self.lr_: float | None = None
         self.epochs_run_: int = 0
+        # The training objective at the weights kept (the best iterate, not the last epoch's).
+        self.final_loss_: float | None = None
 
     def _unpack(self, w: np.ndarray) -> None:
         self.coef_ = w[:-1].copy()
@@ -109,6 +127,7 @@ class _Linear:
         self.validation_loss_curve_ = res.validation_loss_curve
         self.lr_ = res.lr
         self.epochs_run_ = res.epochs_run
+        self.final_loss_ = res.loss
 
     def importance(self) -> np.ndarray:
         """|coefficient| per input column (inputs are standardised, so they compare)."""
@@ -153,6 +172,7 @@ class LinearRegression(_Linear):
             r = X @ coef + self.intercept_ - y
             loss = 0.5 * float(r @ r) / n + 0.5 * self.gd.l2 * float(coef @ coef)
             self.loss_curve_ = [loss]
+            self.final_loss_ = loss
             return self
         w0 = np.zeros(X.shape[1] + 1)
         w0[-1] = y.mean()

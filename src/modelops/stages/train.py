@@ -44,6 +44,9 @@ def _body(args: argparse.Namespace) -> None:
         y = frame[schema.target].to_numpy(dtype=np.float64)
     est = models.build(p.train, schema.task).fit(X, y)
     curve = est.loss_curve_ or [final_loss(est, X, y, schema.task)]
+    # Gradient descent keeps its best iterate, whose loss need not be the last epoch's.
+    fitted_loss = getattr(est, "final_loss_", None)
+    fitted_loss = curve[-1] if fitted_loss is None else fitted_loss
     val_curve = est.validation_loss_curve_
     profile, profile_arrays = build_profile(
         pre, frame, X, est, schema.task, schema.classes, p.train.seed
@@ -58,7 +61,7 @@ def _body(args: argparse.Namespace) -> None:
             "fit": {
                 "epochs_run": len(est.loss_curve_),
                 "lr": getattr(est, "lr_", None),
-                "final_loss": curve[-1],
+                "final_loss": fitted_loss,
             },
             "versions": bundle.library_versions(),
         },
@@ -73,7 +76,7 @@ def _body(args: argparse.Namespace) -> None:
     write_json(args.loss, loss)
     print(
         f"train: {p.train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
-        f"{len(est.loss_curve_)} epochs, final loss {curve[-1]:.6g}"
+        f"{len(est.loss_curve_)} epochs, final loss {fitted_loss:.6g}"
     )
 
 
