@@ -8,6 +8,7 @@ from one place and never from another test module.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -104,6 +105,20 @@ def cli_error(capsys, argv: list[str], code: int = 1) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     return err
+
+
+# -- the registry's tags ----------------------------------------------------------------
+def tags(repo: Path) -> list[str]:
+    return sorted(git(repo, "tag", "-l").stdout.split())
+
+
+def snapshot(repo: Path):
+    return tags(repo), git(repo, "rev-parse", "HEAD").stdout, tree_state(repo)
+
+
+def message(repo: Path, tag: str) -> dict:
+    text = git(repo, "tag", "-l", "--format=%(contents)", tag).stdout
+    return json.loads(text.partition("\n\n")[2])
 
 
 # -- DVC cache objects ------------------------------------------------------------
@@ -225,6 +240,16 @@ def messy_csv(path, task: str, n: int = 240):
     return path
 
 
+def numbers(n: int, seed: int):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = 40 + X @ np.array([3.0, -2.0, 0.5]) + rng.normal(0, 4.0, n)
+    return pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y.round(1)})
+
+
 def fitted_on(csv, model: str, **train):
     """A bundle of ``model`` fitted on the train split of ``csv``, and the test split."""
     from modelops import bundle, data, models, params
@@ -248,6 +273,60 @@ def fitted_on(csv, model: str, **train):
     est = models.build(p.train, schema.task).fit(X, y)
     profile, arrays = build_profile(pre, tr, X, est, schema.task, schema.classes, 0)
     return bundle.Model(schema, pre, est, {"params": {}}, profile, arrays), te
+
+
+# -- the model matrix's customers ---------------------------------------------------------
+TASKS = ("binary", "multiclass", "regression")
+LABELS = {"binary": ["churned", "stayed"], "multiclass": ["bronze", "gold", "silver"]}
+TARGET = {"binary": "churn", "multiclass": "tier", "regression": "spend"}
+
+
+def customers(task: str, n: int, seed: int):
+    """Rows like a user's export: an id column, integers and floats with every spelling of
+    missing, two string columns with gaps, and the target (string labels or a number)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, n).astype(float)
+    income = rng.normal(50, 15, n).round(2)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    region = rng.choice(["north", "south", "east", "west"], n)
+    effect = pd.Series(plan).map({"basic": -1.0, "plus": 0.0, "pro": 1.0}).to_numpy()
+    score = 0.04 * (age - 50) + 0.06 * (income - 50) + effect + rng.normal(0, 0.4, n)
+    if task == "binary":
+        target = np.where(score > 0.2, "churned", "stayed")
+    elif task == "multiclass":
+        target = np.select([score < -0.6, score < 0.7], ["bronze", "silver"], "gold")
+    else:
+        target = (200 + 30 * score + rng.normal(0, 3, n)).round(2)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{seed:02d}{i:05d}" for i in range(n)],
+            "age": age,
+            "income": income,
+            "plan": plan,
+            "region": region,
+            TARGET[task]: target,
+        }
+    ).astype({"age": object, "income": object, "plan": object})
+    frame.loc[3::17, "age"] = "NA"
+    frame.loc[5::19, "income"] = "?"
+    frame.loc[2::23, "plan"] = None
+    return frame
+
+
+def task_params(task: str, model: str, train: dict) -> dict:
+    metric = "r2" if task == "regression" else "f1"
+    return {
+        "data.path": f"data/raw/{task}.csv",
+        "data.target": TARGET[task],
+        "data.positive_class": "churned" if task == "binary" else None,
+        "train.model": model,
+        "train.solver": train.get("solver", "closed_form"),
+        "paths.incoming": f"data/incoming/{task}",
+        "registry.gate.metric": metric,
+        "monitor.metric": metric,
+    }
 
 
 # -- the S3 remote ----------------------------------------------------------------------

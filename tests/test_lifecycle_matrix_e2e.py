@@ -34,13 +34,22 @@ from sklearn import metrics as skm
 from modelops import api, cli, monitoring
 from modelops.bundle import Model
 from modelops.models.sklearn_estimators import ESTIMATORS
-from tests.helpers import dvc, git, kinds, make_project, server, set_params
+from tests.helpers import (
+    LABELS,
+    TARGET,
+    TASKS,
+    customers,
+    dvc,
+    git,
+    kinds,
+    make_project,
+    server,
+    set_params,
+    task_params,
+)
 
 pytestmark = pytest.mark.e2e
 
-TASKS = ("binary", "multiclass", "regression")
-LABELS = {"binary": ["churned", "stayed"], "multiclass": ["bronze", "gold", "silver"]}
-TARGET = {"binary": "churn", "multiclass": "tier", "regression": "spend"}
 UNLABELLED_ROW = 7  # in the batch: no target; in predict's input: a stray text value
 
 
@@ -53,38 +62,6 @@ def interleaved(cases: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict
 
 
 CASES = interleaved(kinds())
-
-
-def customers(task: str, n: int, seed: int) -> pd.DataFrame:
-    """Rows like a user's export: an id column, integers and floats with every spelling of
-    missing, two string columns with gaps, and the target (string labels or a number)."""
-    rng = np.random.default_rng(seed)
-    age = rng.integers(18, 80, n).astype(float)
-    income = rng.normal(50, 15, n).round(2)
-    plan = rng.choice(["basic", "plus", "pro"], n)
-    region = rng.choice(["north", "south", "east", "west"], n)
-    effect = pd.Series(plan).map({"basic": -1.0, "plus": 0.0, "pro": 1.0}).to_numpy()
-    score = 0.04 * (age - 50) + 0.06 * (income - 50) + effect + rng.normal(0, 0.4, n)
-    if task == "binary":
-        target = np.where(score > 0.2, "churned", "stayed")
-    elif task == "multiclass":
-        target = np.select([score < -0.6, score < 0.7], ["bronze", "silver"], "gold")
-    else:
-        target = (200 + 30 * score + rng.normal(0, 3, n)).round(2)
-    frame = pd.DataFrame(
-        {
-            "customer_id": [f"C{seed:02d}{i:05d}" for i in range(n)],
-            "age": age,
-            "income": income,
-            "plan": plan,
-            "region": region,
-            TARGET[task]: target,
-        }
-    ).astype({"age": object, "income": object, "plan": object})
-    frame.loc[3::17, "age"] = "NA"
-    frame.loc[5::19, "income"] = "?"
-    frame.loc[2::23, "plan"] = None
-    return frame
 
 
 class Lab:
@@ -220,20 +197,6 @@ def ok(capsys, argv: list[str]) -> str:
     out, err = capsys.readouterr()
     assert code == 0, f"modelops {' '.join(argv)} exited {code}: {err}"
     return out
-
-
-def task_params(task: str, model: str, train: dict) -> dict:
-    metric = "r2" if task == "regression" else "f1"
-    return {
-        "data.path": f"data/raw/{task}.csv",
-        "data.target": TARGET[task],
-        "data.positive_class": "churned" if task == "binary" else None,
-        "train.model": model,
-        "train.solver": train.get("solver", "closed_form"),
-        "paths.incoming": f"data/incoming/{task}",
-        "registry.gate.metric": metric,
-        "monitor.metric": metric,
-    }
 
 
 def check_metrics(task: str, metrics: dict) -> None:

@@ -199,3 +199,29 @@ def test_make_batch_refusals(shop):
         monitoring.make_batch(data, model, "mean", "channel", None, 10, 0, False)
     with pytest.raises(BatchError, match="positive share"):
         monitoring.make_batch(data, model, "label", None, 2.0, 10, 0, False)
+
+
+def test_a_regression_model_is_monitored_on_r2_by_default(tmp_path, monkeypatch):
+    # Issue 13, item 15: monitor.metric: auto is r2 for regression (f1 was not among the
+    # batch's metrics, so the report silently fell back to mae).
+    from sklearn.metrics import r2_score
+
+    from tests.stages.test_stages import numbers
+
+    numbers(400, seed=4).to_csv(tmp_path / "d.csv", index=False)
+    text = (ROOT / "params.yaml").read_text()
+    text = text.replace("source: breast_cancer", "source: csv").replace("path: null", "path: d.csv")
+    (tmp_path / "params.yaml").write_text(text.replace("target: null", "target: y"))
+    monkeypatch.chdir(tmp_path)
+    assert prepare.main(["--out", "prep"]) == 0
+    assert train.main(["--data", "prep", "--model", "m.npz", "--loss", "loss.json"]) == 0
+    model = bundle.load(tmp_path / "m.npz")
+    assert model.estimator.kind == "linear_regression"
+    batch = pd.read_parquet(tmp_path / "prep/test.parquet")
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    p = params.load("params.yaml").monitor
+    report = monitoring.monitor(model, tmp_path / "batch.csv", p, ["", "NA"], 1000, {"r2": 0.99})
+    perf = report["performance"]
+    expected = r2_score(batch["y"], model.predict(batch))
+    assert perf["metric"] == "r2" and perf["batch"] == pytest.approx(expected, abs=1e-9)
+    assert perf["drop"] == pytest.approx(0.99 - expected) and perf["status"] == "alert"

@@ -19,7 +19,108 @@ def test_project_params_are_valid():
 
 
 def test_defaults_when_empty():
-    assert params.validate({}).train.model == "logistic_regression"
+    p = params.validate({})
+    assert p.train.model == "auto"
+    assert p.registry.gate.metric == "auto" and p.monitor.metric == "auto"
+
+
+def test_project_params_default_per_task():
+    # Issue 13, item 15: the shipped params.yaml picks the model and the metrics by task.
+    p = params.load(ROOT / "params.yaml")
+    assert (p.train.model, p.registry.gate.metric, p.monitor.metric) == ("auto",) * 3
+
+
+@pytest.mark.parametrize(
+    ("task", "model"),
+    [("classification", "logistic_regression"), ("regression", "linear_regression")],
+)
+def test_auto_model_resolves_per_task(task, model):
+    train = params.validate({}).train.for_task(task)
+    assert train.model == model
+    # what the bundle and the card record is the real kind, never "auto"
+    assert train.used()["model"] == model
+    assert params.validate({}).train.model == "auto"  # the params themselves are unchanged
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting"])
+def test_tree_ensembles_fit_either_task(task, model):
+    train = params.validate({"train": {"model": model}}).train
+    assert train.for_task(task) is train
+
+
+@pytest.mark.parametrize(
+    ("model", "task", "expected"),
+    [
+        (
+            "ridge",
+            "classification",
+            "train.model ridge is a regressor but the task is classification (inferred); "
+            "use one of auto, logistic_regression, sklearn_logistic_regression, random_forest, "
+            "hist_gradient_boosting",
+        ),
+        (
+            "linear_regression",
+            "classification",
+            "train.model linear_regression is a regressor but the task is classification",
+        ),
+        (
+            "logistic_regression",
+            "regression",
+            "train.model logistic_regression is a classifier but the task is regression "
+            "(inferred); use one of auto, linear_regression, ridge, random_forest, "
+            "hist_gradient_boosting",
+        ),
+        (
+            "sklearn_logistic_regression",
+            "regression",
+            "train.model sklearn_logistic_regression is a classifier but the task is regression",
+        ),
+    ],
+)
+def test_a_model_that_cannot_fit_the_inferred_task_is_one_line(model, task, expected):
+    # A CSV's task is known only after prepare: the schema cannot refuse these (no task).
+    csv = {"source": "csv", "path": "a.csv", "target": "y"}
+    train = params.validate({"data": csv, "train": {"model": model}}).train
+    with pytest.raises(ParamsError) as info:
+        train.for_task(task, " (inferred)")
+    assert expected in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_an_explicit_task_and_the_inferred_one_give_the_same_words():
+    with pytest.raises(ParamsError) as explicit:
+        params.validate({"data": {"task": "classification"}, "train": {"model": "ridge"}})
+    train = params.validate({"data": {"task": "regression"}, "train": {"model": "ridge"}}).train
+    with pytest.raises(ParamsError) as inferred:
+        train.for_task("classification")
+    assert str(explicit.value) == f"params.yaml: {inferred.value}"
+
+
+def test_metric_auto_follows_the_task_evaluate_wrote():
+    # The names come from evaluate's own functions, so renaming a metric there breaks this.
+    import numpy as np
+
+    from modelops import evaluation as ev
+
+    y = np.array([0, 1, 1, 0, 1])
+    proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4], [0.9, 0.1]])
+    for found in (
+        ev.classification_metrics(y, proba, 1),
+        ev.classification_metrics(np.array([0, 1, 2, 1]), np.eye(3)[[0, 1, 2, 0]], None),
+    ):
+        assert params.task_of_metrics(found) == "classification"
+        metric = params.validate({}).registry.gate.metric_for("classification")
+        assert metric == "f1" and metric in found
+    found = ev.regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.1, 1.9, 3.2]))
+    assert params.task_of_metrics(found) == "regression"
+    gate = params.validate({}).registry.gate
+    assert gate.metric_for("regression") == "r2" and "r2" in found
+    assert gate.higher_is_better("r2") and not gate.higher_is_better("rmse")
+    assert params.task_of_metrics({"psi": 0.1}) is None
+    # an explicit metric is taken as written, whatever the task
+    assert params.resolve_metric("rmse", "classification") == "rmse"
+    assert params.resolve_metric("auto", "regression") == "r2"
 
 
 @pytest.mark.parametrize(
@@ -43,7 +144,7 @@ def test_defaults_when_empty():
         ({"data": {"source": "csv", "path": "a.csv"}}, "set data.target"),
         ({"data": {"path": "a.csv"}}, "data.path is only used with source: csv"),
         (
-            {"data": {"source": "diabetes"}},
+            {"data": {"source": "diabetes"}, "train": {"model": "logistic_regression"}},
             "logistic_regression is a classifier but the task is regression",
         ),
         ({"train": {"model": "ridge"}}, "ridge is a regressor but the task is classification"),

@@ -14,7 +14,17 @@ import pytest
 from modelops import api, cli
 from modelops.errors import ModelopsError
 from modelops.files import md5_bytes
-from tests.helpers import cache_object, cli_error, dvc, git, set_params, tamper, tree_state
+from tests.helpers import (
+    cache_object,
+    cli_error,
+    dvc,
+    git,
+    message,
+    set_params,
+    snapshot,
+    tags,
+    tamper,
+)
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -30,19 +40,6 @@ def repo(base: Path, tmp_path: Path, monkeypatch) -> Path:
 
 def metrics_at(repo: Path, rev: str) -> dict:
     return json.loads(git(repo, "show", f"{rev}:metrics/metrics.json").stdout)
-
-
-def tags(repo: Path) -> list[str]:
-    return sorted(git(repo, "tag", "-l").stdout.split())
-
-
-def snapshot(repo: Path):
-    return tags(repo), git(repo, "rev-parse", "HEAD").stdout, tree_state(repo)
-
-
-def message(repo: Path, tag: str) -> dict:
-    text = git(repo, "tag", "-l", "--format=%(contents)", tag).stdout
-    return json.loads(text.partition("\n\n")[2])
 
 
 def lock_md5(repo: Path, rev: str = "HEAD") -> str:

@@ -7,6 +7,7 @@ print. Errors are ``ModelopsError`` subclasses with one-line messages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -254,15 +255,17 @@ def verify(
     return ver.verify(ws, name, info)
 
 
-def gate_metric(root: str | Path = ".") -> str | None:
-    """The metric promotions are gated on (``registry.gate.metric``); None when params.yaml
-    cannot be read, which listing versions does not need."""
+def gate_metric(root: str | Path = ".", metrics: Iterable[str] = ()) -> str | None:
+    """The metric promotions are gated on (``registry.gate.metric``, ``auto`` resolved for
+    the task ``metrics`` were written for); None when params.yaml cannot be read, which
+    listing versions does not need."""
     from modelops import params
 
     try:
-        return params.load(Path(root) / "params.yaml").registry.gate.metric
+        setting = params.load(Path(root) / "params.yaml").registry.gate.metric
     except ModelopsError:
         return None
+    return params.resolve_metric(setting, params.task_of_metrics(metrics))
 
 
 def list_versions(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:

@@ -124,7 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = api.list_versions(args.name)
     # Four metrics fit a terminal: the gate's first (it decides promotions), then by name.
     names = sorted({k for r in rows for k in r["metrics"]})
-    gate = api.gate_metric()
+    gate = api.gate_metric(metrics=names)
     keys = ([gate] if gate in names else []) + [k for k in names if k != gate][
         : 4 - (gate in names)
     ]

@@ -150,6 +150,7 @@ def monitor(
     from modelops import evaluation as ev
     from modelops import inference
     from modelops.data import csv_header, iter_csv
+    from modelops.params import higher_is_better, resolve_metric
     from modelops.profile import bin_counts
 
     profile = model.profile
@@ -333,8 +334,10 @@ def monitor(
             current = ev.classification_metrics(yt, np.concatenate(y_out), pos)
         else:
             current = ev.regression_metrics(yt, np.concatenate(y_out))
-        metric = p.metric if p.metric in current else next(iter(current))
-        higher = metric not in ("rmse", "mae", "log_loss")
+        metric = resolve_metric(p.metric, schema.task)  # auto: f1 or r2
+        if metric not in current:
+            metric = next(iter(current))
+        higher = higher_is_better(metric)
         ref = reference_metrics.get(metric)
         now = current[metric]
         drop = None if ref is None else (ref - now if higher else now - ref)

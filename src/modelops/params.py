@@ -28,6 +28,15 @@ LOWER_IS_BETTER = ("rmse", "mae", "log_loss")
 CLASSIFIERS = ("logistic_regression", "sklearn_logistic_regression")
 REGRESSORS = ("linear_regression", "ridge")
 # random_forest and hist_gradient_boosting fit either task.
+TASK_MODELS = {
+    "classification": tuple(m for m in MODELS if m not in REGRESSORS),
+    "regression": tuple(m for m in MODELS if m not in CLASSIFIERS),
+}
+# train.model: auto; a CSV's task is known only once prepare has read its target.
+AUTO_MODEL = {"classification": "logistic_regression", "regression": "linear_regression"}
+# registry.gate.metric and monitor.metric: auto. Both are among the names evaluate writes
+# for the task (evaluation.classification_metrics / regression_metrics).
+AUTO_METRIC = {"classification": "f1", "regression": "r2"}
 
 
 # Upper bounds: beyond them the code cannot run (memory, timers), not a taste limit.
@@ -159,8 +168,43 @@ class HistGradientBoostingParams(_Section):
     early_stopping: bool = False
 
 
+def model_task_mismatch(model: str, task: str, how: str = "") -> str:
+    """The one line for a ``train.model`` that cannot fit the task (``how`` says how the
+    task was decided, when it was not set)."""
+    kind = "classifier" if model in CLASSIFIERS else "regressor"
+    fits = ", ".join(("auto", *TASK_MODELS[task]))
+    return f"train.model {model} is a {kind} but the task is {task}{how}; use one of {fits}"
+
+
+def task_of_metrics(names: Any) -> str | None:
+    """The task a metrics file was written for, from the names evaluate gives each task
+    (classification always writes accuracy, regression r2); None when neither is there."""
+    names = set(names)
+    if "accuracy" in names:
+        return "classification"
+    if "r2" in names:
+        return "regression"
+    return None
+
+
+def resolve_metric(setting: str, task: str | None) -> str:
+    """``registry.gate.metric`` / ``monitor.metric`` for a task: ``auto`` is f1 for
+    classification and r2 for regression; anything else is taken as written."""
+    if setting != "auto":
+        return setting
+    return AUTO_METRIC.get(task or "classification", "f1")
+
+
+def higher_is_better(metric: str, direction: str = "auto") -> bool:
+    """auto: lower is better for rmse, mae and log_loss; higher for the rest."""
+    if direction == "auto":
+        return metric not in LOWER_IS_BETTER
+    return direction == "higher"
+
+
 class TrainParams(_Section):
-    model: Literal[MODELS] = "logistic_regression"  # type: ignore[valid-type]
+    # auto: logistic_regression for classification, linear_regression for regression.
+    model: Literal[("auto", *MODELS)] = "auto"  # type: ignore[valid-type]
     seed: int = Field(0, ge=0)
     # linear_regression only: exact normal equations, or gradient descent.
     solver: Literal["closed_form", "gd"] = "closed_form"
@@ -204,8 +248,18 @@ class TrainParams(_Section):
             return float(v)  # a NaN fails the comparison too
         raise ValueError('must be a number in [0, 1) or "auto" (Nesterov\'s schedule)')
 
+    def for_task(self, task: str, how: str = "") -> TrainParams:
+        """These params with ``model`` resolved for ``task``: ``auto`` becomes the task's
+        default; a model that cannot fit the task is a ParamsError naming the ones that can."""
+        if self.model == "auto":
+            return self.model_copy(update={"model": AUTO_MODEL[task]})
+        if self.model not in TASK_MODELS[task]:
+            raise ParamsError(model_task_mismatch(self.model, task, how))
+        return self
+
     def used(self) -> dict[str, Any]:
-        """Only the keys that shape the chosen model (recorded in the bundle and card)."""
+        """Only the keys that shape the chosen model (recorded in the bundle and card);
+        call it on the params ``for_task`` returned, so the card names the real kind."""
         gd_keys = (
             "lr",
             "epochs",
@@ -237,15 +291,17 @@ class EvaluateParams(_Section):
 
 
 class GateParams(_Section):
-    metric: str = "f1"
+    # auto: f1 for classification, r2 for regression (the candidate's own task).
+    metric: str = "auto"
     tolerance: float = Field(0.0, ge=0)
     # auto: lower is better for rmse, mae and log_loss; higher for the rest.
     direction: Literal["auto", "higher", "lower"] = "auto"
 
-    def higher_is_better(self) -> bool:
-        if self.direction == "auto":
-            return self.metric not in LOWER_IS_BETTER
-        return self.direction == "higher"
+    def metric_for(self, task: str | None) -> str:
+        return resolve_metric(self.metric, task)
+
+    def higher_is_better(self, metric: str) -> bool:
+        return higher_is_better(metric, self.direction)
 
 
 class RegistryParams(_Section):
@@ -287,7 +343,7 @@ class MonitorParams(_Section):
     ks_min_statistic: float = Field(0.1, ge=0, le=1)
     missing_rate_increase: float = Field(0.1, ge=0, le=1)
     unseen_share_alert: float = Field(0.05, ge=0, le=1)
-    metric: str = "f1"
+    metric: str = "auto"  # auto: f1 for classification, r2 for regression
     max_metric_drop: float = Field(0.05, ge=0)
 
     @model_validator(mode="after")
@@ -318,17 +374,11 @@ class Params(_Section):
             if self.data.source == "synthetic"
             else {"breast_cancer": "classification", "diabetes": "regression"}.get(self.data.source)
         )
+        # A CSV's task is inferred from its target by prepare; train checks it then
+        # (TrainParams.for_task) with the same message.
         model = self.train.model
-        if task == "regression" and model in CLASSIFIERS:
-            raise ValueError(
-                f"train.model {model} is a classifier but the task is regression; "
-                f"use one of {', '.join(m for m in MODELS if m not in CLASSIFIERS)}"
-            )
-        if task == "classification" and model in REGRESSORS:
-            raise ValueError(
-                f"train.model {model} is a regressor but the task is classification; "
-                f"use one of {', '.join(m for m in MODELS if m not in REGRESSORS)}"
-            )
+        if task is not None and model != "auto" and model not in TASK_MODELS[task]:
+            raise ValueError(model_task_mismatch(model, task))
         return self
 
 

@@ -407,15 +407,20 @@ def metrics_at(ws: Workspace, commit: str) -> dict[str, Any]:
 def gate(
     ws: Workspace, g: GateParams, name: str, cand: VersionInfo, holder: VersionInfo | None
 ) -> Gate:
-    higher = g.higher_is_better()
+    from modelops.params import task_of_metrics
+
     cand_metrics = metrics_at(ws, cand.commit)
-    if g.metric not in cand_metrics:
+    # auto: the candidate's own task decides (f1 for classification, r2 for regression).
+    metric = g.metric_for(task_of_metrics(cand_metrics))
+    higher = g.higher_is_better(metric)
+    if metric not in cand_metrics:
+        setting = f"auto ({metric})" if g.metric == "auto" else repr(metric)
         raise RegistryError(
-            f"registry.gate.metric: {g.metric!r} is not among {name}@{cand.version}'s metrics "
+            f"registry.gate.metric: {setting} is not among {name}@{cand.version}'s metrics "
             f"({', '.join(sorted(cand_metrics)) or 'none'}); set it in params.yaml"
         )
-    c = float(cand_metrics[g.metric])
-    base = dict(metric=g.metric, candidate=c, tolerance=g.tolerance, higher_is_better=higher)
+    c = float(cand_metrics[metric])
+    base = dict(metric=metric, candidate=c, tolerance=g.tolerance, higher_is_better=higher)
     if holder is None:
         return Gate(
             **base,
@@ -425,15 +430,15 @@ def gate(
             note="no version holds the stage yet",
         )
     h_metrics = metrics_at(ws, holder.commit)
-    if g.metric not in h_metrics:
+    if metric not in h_metrics:
         return Gate(
             **base,
             holder=None,
             holder_version=holder.version,
             passed=True,
-            note=f"{holder.version} has no {g.metric}; nothing to compare",
+            note=f"{holder.version} has no {metric}; nothing to compare",
         )
-    h = float(h_metrics[g.metric])
+    h = float(h_metrics[metric])
     passed = c >= h - g.tolerance if higher else c <= h + g.tolerance
     word = "higher" if higher else "lower"
     return Gate(
@@ -441,7 +446,7 @@ def gate(
         holder=h,
         holder_version=holder.version,
         passed=passed,
-        note=f"{g.metric} {c:.6g} vs {h:.6g} ({word} is better, tolerance {g.tolerance:g})",
+        note=f"{metric} {c:.6g} vs {h:.6g} ({word} is better, tolerance {g.tolerance:g})",
     )
 
 

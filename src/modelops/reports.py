@@ -36,6 +36,8 @@ def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) 
     import subprocess
     import sys
 
+    from modelops.params import task_of_metrics
+
     label, commit = resolve_against(ws, against)
     params = []
     for changes in ws.dvc.params.diff(a_rev=commit).get("diff", {}).values():
@@ -49,12 +51,14 @@ def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) 
             delta = new - old if old is not None and new is not None else None
             metrics.append({"name": name, "old": old, "new": new, "delta": delta})
     by_name = {m["name"]: m for m in metrics}
+    new_names = [m["name"] for m in metrics if m["new"] is not None]
+    metric = gate.metric_for(task_of_metrics(new_names))
     verdict = None
-    if gate.metric in by_name and by_name[gate.metric]["new"] is not None:
-        m = by_name[gate.metric]
-        higher = gate.higher_is_better()
+    if metric in by_name and by_name[metric]["new"] is not None:
+        m = by_name[metric]
+        higher = gate.higher_is_better(metric)
         if m["old"] is None:
-            passed, note = True, f"{against} has no {gate.metric}"
+            passed, note = True, f"{against} has no {metric}"
         else:
             passed = (
                 m["new"] >= m["old"] - gate.tolerance
@@ -62,10 +66,10 @@ def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) 
                 else m["new"] <= m["old"] + gate.tolerance
             )
             note = (
-                f"{gate.metric} {m['new']:.6g} vs {m['old']:.6g} "
+                f"{metric} {m['new']:.6g} vs {m['old']:.6g} "
                 f"({'higher' if higher else 'lower'} is better, tolerance {gate.tolerance:g})"
             )
-        verdict = {"metric": gate.metric, "passed": passed, "note": note}
+        verdict = {"metric": metric, "passed": passed, "note": note}
     plots = None
     if plots_dir:
         proc = subprocess.run(

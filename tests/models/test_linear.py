@@ -134,8 +134,7 @@ def _matrix_split(task: str, root) -> tuple[np.ndarray, np.ndarray, object]:
     functions the prepare and train stages call; the train params are the shipped defaults."""
     from modelops import data, models, params
     from modelops.features import Preprocessor
-    from tests.conftest import ROOT
-    from tests.test_lifecycle_matrix_e2e import TASKS, customers, task_params
+    from tests.helpers import ROOT, TASKS, customers, task_params
 
     raw = params.read_yaml(ROOT / "params.yaml")
     if task == "breast_cancer":  # the shipped default: a real binary dataset
@@ -161,8 +160,9 @@ def _matrix_split(task: str, root) -> tuple[np.ndarray, np.ndarray, object]:
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(train)
-    X = pre.transform(train, dtype=models.input_dtype(p.train))
-    return X, schema.encode_labels(train[schema.target]), p.train
+    fit = p.train.for_task(schema.task)
+    X = pre.transform(train, dtype=models.input_dtype(fit))
+    return X, schema.encode_labels(train[schema.target]), fit
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "breast_cancer"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelops.stages import evaluate, prepare, train
+from tests.helpers import numbers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +135,82 @@ def test_traceback_flag_shows_the_traceback(workdir):
 
     with pytest.raises(ParamsError):
         prepare.main(["--out", "prep", "--traceback"])
+
+
+# -- issue 13, item 15: train.model auto, and a model that cannot fit the inferred task ----
+def csv_workdir(workdir: Path, target: str, frame) -> None:
+    frame.to_csv(workdir / "d.csv", index=False)
+    edit(workdir / "params.yaml", "source: breast_cancer", "source: csv")
+    edit(workdir / "params.yaml", "path: null", "path: d.csv")
+    edit(workdir / "params.yaml", "target: null", f"target: {target}")
+
+
+TRAIN = ["--data", "prep", "--model", "m/model.npz", "--loss", "loss.json"]
+
+
+def set_model(workdir: Path, model: str) -> None:
+    import re
+
+    path = workdir / "params.yaml"
+    text, n = re.subn(r"(?m)^  model: auto\b", f"  model: {model}", path.read_text())
+    assert n == 1
+    path.write_text(text)
+
+
+def test_a_regression_csv_with_default_params_trains_linear_regression(workdir, capsys):
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.preprocessing import StandardScaler
+
+    from modelops import params
+
+    csv_workdir(workdir, "y", numbers(300, seed=0))
+    run_all(workdir)
+    card = json.loads((workdir / "card.json").read_text())
+    assert card["model"]["kind"] == "linear_regression" and card["model"]["task"] == "regression"
+    assert card["params"]["train"]["model"] == "linear_regression"  # never "auto"
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert set(metrics) == {"mae", "r2", "rmse"}
+    # scikit-learn on the same split: Ridge(alpha = n * l2) on standardised columns
+    train, test = (pd.read_parquet(workdir / f"prep/{s}.parquet") for s in ("train", "test"))
+    cols = ["a", "b", "c"]
+    scaler = StandardScaler().fit(train[cols])
+    l2 = params.load("params.yaml").train.l2
+    ref = Ridge(alpha=len(train) * l2).fit(scaler.transform(train[cols]), train["y"])
+    expected = r2_score(test["y"], ref.predict(scaler.transform(test[cols])))
+    assert expected > 0.3
+    assert metrics["r2"] == pytest.approx(expected, abs=1e-9)
+    assert np.isfinite(metrics["rmse"])
+
+
+def test_a_classification_csv_with_a_regressor_stops_train_in_one_line(workdir, capsys):
+    frame = numbers(120, seed=1)
+    frame["y"] = ["high" if a > 0.5 else "mid" if a > -0.5 else "low" for a in frame["a"]]
+    csv_workdir(workdir, "y", frame)
+    set_model(workdir, "ridge")
+    assert prepare.main(["--out", "prep"]) == 0
+    capsys.readouterr()
+    assert train.main(TRAIN) == 1
+    assert one_line_error(capsys) == (
+        "error: params.yaml: train.model ridge is a regressor but the task is classification "
+        "(inferred from data.target 'y'; set data.task if that is wrong); use one of auto, "
+        "logistic_regression, sklearn_logistic_regression, random_forest, hist_gradient_boosting"
+    )
+    assert not (workdir / "m").exists() and not (workdir / "loss.json").exists()
+
+
+def test_a_regression_csv_with_a_classifier_stops_train_in_one_line(workdir, capsys):
+    # The 50-class softmax on a truncated numeric target the issue found.
+    csv_workdir(workdir, "y", numbers(300, seed=2))
+    set_model(workdir, "logistic_regression")
+    assert prepare.main(["--out", "prep"]) == 0
+    capsys.readouterr()
+    assert train.main(TRAIN) == 1
+    err = one_line_error(capsys)
+    assert "train.model logistic_regression is a classifier but the task is regression" in err
+    assert "use one of auto, linear_regression, ridge, random_forest, hist_gradient_boosting" in err
+    assert not (workdir / "m").exists() and not (workdir / "loss.json").exists()

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 def build(params: TrainParams, task: str) -> Any:
-    """An unfitted model for ``params.model`` and the task."""
+    """An unfitted model for ``params.model`` and the task (``auto`` resolved for it; a
+    model that cannot fit the task is a ParamsError)."""
     from modelops.models.gd import GDConfig
     from modelops.models.linear import LinearRegression, LogisticRegression
     from modelops.models.sklearn_estimators import SklearnModel
     from modelops.models.sklearn_estimators import build as build_sklearn
 
+    params = params.for_task(task)
     gd = GDConfig(
         lr=params.lr,
         epochs=params.epochs,
@@ -44,9 +46,14 @@ def build(params: TrainParams, task: str) -> Any:
     return SklearnModel(params.model, build_sklearn(params.model, task, params))
 
 
-def input_dtype(params: TrainParams) -> str:
+def input_dtype(params: TrainParams, task: str | None = None) -> str:
     """The precision the model trains in: ``train.dtype`` for gradient descent, else float64.
-    The train stage builds the design matrix in it, so there is no float64 copy to convert."""
+    The train stage builds the design matrix in it, so there is no float64 copy to convert.
+    ``train.model: auto`` needs the task."""
+    if task is not None:
+        params = params.for_task(task)
+    elif params.model == "auto":
+        raise ValueError("input_dtype: train.model is auto; pass the task")
     gd = params.model == "logistic_regression" or (
         params.model == "linear_regression" and params.solver == "gd"
     )

@@ -27,36 +27,46 @@ def _body(args: argparse.Namespace) -> None:
 
     from modelops import bundle, models, params
     from modelops.data import SCHEMA_FILE, TRAIN_FILE, Schema, read_prepared
+    from modelops.errors import ParamsError
     from modelops.features import Preprocessor
     from modelops.files import md5_file, write_json
     from modelops.profile import build_profile
 
     p = params.load(args.params)
     schema = Schema.from_dict(json.loads((args.data / SCHEMA_FILE).read_bytes()))
+    # train.model: auto becomes the task's model here, before any work, and the bundle
+    # records the real kind. A task set in params (data.task, a bundled or synthetic
+    # source) was checked against the model when params.yaml was validated, so a
+    # mismatch here is with the task prepare inferred from the CSV's target.
+    how = f" (inferred from data.target {schema.target!r}; set data.task if that is wrong)"
+    try:
+        train = p.train.for_task(schema.task, how)
+    except ParamsError as exc:
+        raise ParamsError(f"{args.params}: {exc}") from None
     frame = read_prepared(args.data / TRAIN_FILE)
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(frame)
-    X = pre.transform(frame, dtype=models.input_dtype(p.train))
+    X = pre.transform(frame, dtype=models.input_dtype(train))
     if schema.task == "classification":
         y = schema.encode_labels(frame[schema.target])
     else:
         y = frame[schema.target].to_numpy(dtype=np.float64)
-    est = models.build(p.train, schema.task).fit(X, y)
+    est = models.build(train, schema.task).fit(X, y)
     curve = est.loss_curve_ or [final_loss(est, X, y, schema.task)]
     # Gradient descent keeps its best iterate, whose loss need not be the last epoch's.
     fitted_loss = getattr(est, "final_loss_", None)
     fitted_loss = curve[-1] if fitted_loss is None else fitted_loss
     val_curve = est.validation_loss_curve_
     profile, profile_arrays = build_profile(
-        pre, frame, X, est, schema.task, schema.classes, p.train.seed
+        pre, frame, X, est, schema.task, schema.classes, train.seed
     )
     model = bundle.Model(
         schema=schema,
         preprocessor=pre,
         estimator=est,
         info={
-            "params": {"train": p.train.used(), "features": p.features.model_dump()},
+            "params": {"train": train.used(), "features": p.features.model_dump()},
             "train_md5": md5_file(args.data / TRAIN_FILE),
             "fit": {
                 "epochs_run": len(est.loss_curve_),
@@ -75,7 +85,7 @@ def _body(args: argparse.Namespace) -> None:
     bundle.save(args.model, model)
     write_json(args.loss, loss)
     print(
-        f"train: {p.train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
+        f"train: {train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
         f"{len(est.loss_curve_)} epochs, final loss {fitted_loss:.6g}"
     )
 
