@@ -88,24 +88,32 @@ def wait_until(ready, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def interrupt(
-    proc: subprocess.Popen, marker: Path, sig: int = signal.SIGINT, ready=None
-) -> tuple[int, str, str]:
-    """Wait at the pause point (and for ``ready``), signal, let the process go on; return
-    (exit code, stdout, stderr)."""
-    wait_until(marker.exists, proc)
+    proc: subprocess.Popen,
+    marker: Path,
+    sig: int = signal.SIGINT,
+    ready=None,
+    release: bool = True,
+) -> tuple[int, str, int]:
+    """Wait at the pause point (and for ``ready``), signal, and let the paused process go on
+    (``release``; else only once ``proc`` has exited); return the exit code, stderr, and
+    the pid of the process that paused (``proc`` or one it started)."""
+    wait_until(lambda: marker.exists() and marker.read_text(), proc)
+    paused = int(marker.read_text())
     if ready is not None:
         wait_until(ready, proc)
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the foreground group
     else:
         proc.send_signal(sig)
-    marker.unlink()
+    if release:
+        marker.unlink()
     try:
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode, out, err
+        marker.unlink(missing_ok=True)
+    return proc.returncode, err, paused
 
 
 def last_line(err: str) -> str:
@@ -164,7 +172,7 @@ def test_interrupted_stage_writes_all_its_outputs_or_none(
     model, loss = tmp_path / "out/model.npz", tmp_path / "out/loss.json"
     argv = [sys.executable, "-m", "modelops.stages.train", "--data", "data/prepared"]
     argv += ["--model", str(model), "--loss", str(loss)]
-    code, _, err = interrupt(start(argv, repo, point, tmp_path / "paused"), tmp_path / "paused")
+    code, err, _ = interrupt(start(argv, repo, point, tmp_path / "paused"), tmp_path / "paused")
     assert code == 130, err
     if written:
         assert last_line(err) == (
@@ -183,7 +191,7 @@ def test_ctrl_c_in_a_stage_under_dvc_repro(repo: Path, tmp_path: Path):
     lock = (repo / "dvc.lock").read_bytes()
     marker = tmp_path / "paused"
     proc = start([str(BIN / "dvc"), "repro"], repo, "train-computed", marker)
-    code, _, err = interrupt(proc, marker)
+    code, err, _ = interrupt(proc, marker)
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     # our stage's line, then DVC's own report of the stage's exit
@@ -212,7 +220,7 @@ def test_checkout_interrupted_before_head_moves_changes_nothing(
         [str(BIN / "modelops"), "checkout", "model@v0.0.1"], repo, "checkout-staging", marker
     )
     copy = repo / "models/.model.npz.modelops-checkout"
-    code, _, err = interrupt(proc, marker, sig, ready=copy.exists)  # the copy is being made
+    code, err, _ = interrupt(proc, marker, sig, ready=copy.exists)  # the copy is being made
     assert code == 130, err
     assert last_line(err) == (
         f"interrupted: checkout of model@v0.0.1 stopped before anything changed: HEAD is "
@@ -229,7 +237,7 @@ def test_checkout_interrupted_after_head_moved_finishes_with_the_new_model(
 ):
     marker = tmp_path / "paused"
     argv = [str(BIN / "modelops"), "checkout", "model@v0.0.1"]
-    code, _, err = interrupt(start(argv, repo, "checkout-head-moved", marker), marker)
+    code, err, _ = interrupt(start(argv, repo, "checkout-head-moved", marker), marker)
     assert code == 130, err
     assert last_line(err) == (
         "interrupted: checkout of model@v0.0.1 had completed when the interrupt came: "
@@ -246,24 +254,36 @@ def test_checkout_interrupted_after_head_moved_finishes_with_the_new_model(
 
 
 # -- merge ----------------------------------------------------------------------------------
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
 @pytest.mark.parametrize(
-    "point",
+    ("point", "sig"),
     [
-        "merge-started",  # in modelops itself, between `git merge` and `dvc repro`
-        "train-computed",  # in the train stage that the merge's `dvc repro` runs
+        ("merge-started", signal.SIGINT),  # in modelops, between `git merge` and `dvc repro`
+        ("train-computed", signal.SIGINT),  # in the train stage the merge's `dvc repro` runs
+        # `kill` reaches modelops alone: the stage it started must not write after the undo
+        ("train-computed", signal.SIGTERM),
     ],
 )
-def test_interrupted_merge_is_undone(repo: Path, tmp_path: Path, point: str):
+def test_interrupted_merge_is_undone(repo: Path, tmp_path: Path, point: str, sig: int):
     before, state = head(repo), tree_state(repo)
     marker = tmp_path / "paused"
-    code, _, err = interrupt(
-        start([str(BIN / "modelops"), "merge", "side"], repo, point, marker), marker
-    )
+    proc = start([str(BIN / "modelops"), "merge", "side"], repo, point, marker)
+    # Released only when modelops has exited: a stage still paused then would be an orphan
+    # that goes on to write its outputs after the undo.
+    code, err, paused = interrupt(proc, marker, sig, release=False)
     assert code == 130, err
     assert last_line(err) == (
         f"interrupted: merge of side stopped and undone: HEAD ({before[:8]}), dvc.lock and "
         f"the outputs are as before it"
     )
+    assert not running(paused)  # the paused process: modelops, or the stage it started
     assert head(repo) == before
     assert not (repo / ".git/MERGE_HEAD").exists()
     assert git(repo, "status", "--porcelain").stdout == ""
@@ -276,7 +296,7 @@ def test_interrupted_merge_is_undone(repo: Path, tmp_path: Path, point: str):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_predict_leaves_no_temp_file(repo: Path, tmp_path: Path, sig: int):
     batch, out = tmp_path / "batch.csv", tmp_path / "pred.csv"
-    api.make_batch(version="v0.0.2", output=batch, rows=2000, root=repo)
+    api.make_batch(version="v0.0.2", output=batch, rows=300, root=repo)
     out.write_text("earlier predictions\n")
     marker = tmp_path / "paused"
     argv = [str(BIN / "modelops"), "predict", "model@v0.0.2", "--input", str(batch)]
@@ -285,7 +305,7 @@ def test_interrupted_predict_leaves_no_temp_file(repo: Path, tmp_path: Path, sig
     def temp_file_written() -> bool:
         return any(p.stat().st_size for p in tmp_path.glob(".pred.csv.*.tmp"))
 
-    code, _, err = interrupt(
+    code, err, _ = interrupt(
         start(argv, repo, "predict-writing", marker), marker, sig, temp_file_written
     )
     assert code == 130, err

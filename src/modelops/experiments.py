@@ -272,6 +272,9 @@ def _undo(ws: Workspace, branch_name: str, head: str) -> NoReturn:
     from modelops.workspace import Workspace as _W
 
     with interrupts.deferred():
+        # A stage DVC started may outlive the interrupt (SIGTERM reaches this process only):
+        # it must be gone before the outputs are put back, or it would write after that.
+        interrupts.stop_children()
         try:
             # Also ends a merge in progress; the outputs then come back from the DVC cache.
             ws.run_git("reset", "--quiet", "--hard", head)

@@ -80,6 +80,51 @@ def deferred() -> Iterator[None]:
         raise Finished
 
 
+def stop_children(timeout: float = 60) -> None:
+    """Send SIGTERM to the processes this one started (a pipeline stage, and what it runs;
+    git is left alone) and wait until they are gone, so that none writes after the caller
+    has put things back. A stage that gets SIGTERM writes all its outputs or none. Only
+    where /proc lists children (Linux); elsewhere nothing is done."""
+    me = os.getpid()
+    pids = [p for p in _descendants(me) if _command(p) != "git"]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline and not _gone(pid):
+            time.sleep(0.02)
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in map(int, task.read_text().split()):
+                found += [child, *_descendants(child)]
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return ""
+    return os.path.basename(argv0.decode(errors="replace"))
+
+
+def _gone(pid: int) -> bool:
+    """Exited: reaped here if it is a child, else no longer running (a zombie has exited)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return True
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return status.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def pause_for_test(point: str) -> None:
     """For tests only, not a user setting: with ``MODELOPS_TEST_PAUSE=<point>:<file>`` in
     the environment, create ``<file>`` on reaching ``point`` and wait (at most 30 s) until
