@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops import api, interrupts
+from modelops import api, cli, interrupts
 from modelops.bundle import load
 from modelops.files import md5_file
 from tests.conftest import dvc, git, make_project, tree_state
@@ -159,6 +159,16 @@ def test_deferred_holds_a_signal_until_the_block_ends_even_with_other_threads():
             time.sleep(0.05)
     finally:
         stop.set()
+
+
+def test_any_command_interrupted_prints_one_line(monkeypatch, capsys):
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "list_versions", stopped)
+    assert cli.main(["list"]) == 130
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "interrupted: modelops list stopped\n")
 
 
 # -- stages ---------------------------------------------------------------------------------
