@@ -302,6 +302,35 @@ def test_interrupted_merge_is_undone(repo: Path, tmp_path: Path, point: str, sig
     assert leftovers(repo) == []
 
 
+def test_merge_whose_repro_fails_is_undone(repo: Path):
+    """`git merge --abort`, which merge used to advise here, fails once `dvc repro` has
+    rewritten dvc.lock ("Entry 'dvc.lock' not uptodate"), and never restored the model."""
+    before, state = head(repo), tree_state(repo)
+    git(repo, "checkout", "-q", "-b", "broken", "main~1")
+    # The stages run the installed package, not the repo's copy: break evaluate's command.
+    dvc_yaml = repo / "dvc.yaml"
+    text = dvc_yaml.read_text()
+    assert "stages.evaluate --data" in text
+    dvc_yaml.write_text(text.replace("stages.evaluate --data", "stages.nope --data"))
+    # train runs first (and dvc.lock changes), then evaluate fails
+    set_params(repo, **{"train.l2": 0.03})
+    git(repo, "commit", "-q", "-am", "broken evaluate")
+    git(repo, "checkout", "-q", "main")
+    proc = subprocess.run(
+        [str(BIN / "modelops"), "merge", "broken"], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert last_line(proc.stderr) == (
+        "error: dvc repro failed on the merged tree (failed to reproduce 'evaluate'); the "
+        f"merge was undone: HEAD ({before[:8]}), dvc.lock and the outputs are as before it"
+    )
+    assert head(repo) == before
+    assert not (repo / ".git/MERGE_HEAD").exists()
+    assert git(repo, "status", "--porcelain").stdout == ""
+    assert tree_state(repo) == state
+    assert "up to date" in dvc(repo, "status").stdout
+
+
 # -- predict --------------------------------------------------------------------------------
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_predict_leaves_no_temp_file(repo: Path, tmp_path: Path, sig: int):

@@ -10,11 +10,10 @@ between two stale dvc.lock files.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from modelops.errors import Interrupted, ModelopsError, UsageError, WorkspaceError
 
@@ -169,8 +168,9 @@ def _is_generated(path: str, generated: set[str]) -> bool:
 def merge(ws: Workspace, branch_name: str) -> MergeResult:
     """Merge ``branch_name``; regenerate pipeline outputs instead of hand-merging them.
 
-    Ctrl-C or SIGTERM before the merge commit undoes it (HEAD, dvc.lock and the outputs
-    as before); during the commit it waits for the commit."""
+    A failed ``dvc repro``, Ctrl-C or SIGTERM before the merge commit undoes the merge
+    (HEAD, dvc.lock and the outputs as before; ``git merge --abort`` cannot, once the
+    pipeline has rewritten tracked files); during the commit an interrupt waits for it."""
     from modelops import interrupts
 
     dirty = ws.dirty_files()
@@ -188,7 +188,12 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
         try:
             commit = _start_merge(ws, branch_name, generated, head)
         except KeyboardInterrupt:
-            _undo(ws, branch_name, head)
+            failed = _put_back(ws, head)
+            raise Interrupted(
+                f"merge of {branch_name} stopped, and {failed}"
+                if failed
+                else f"merge of {branch_name} stopped and undone: {UNDONE.format(head[:8])}"
+            ) from None
         if commit is None:
             return MergeResult(None, [], [], [])
         try:
@@ -245,7 +250,7 @@ def _start_merge(
                 ws.run_git("checkout", "--ours", "--", path)
             ws.run_git("add", "--", path)
     interrupts.pause_for_test("merge-started")
-    reran = _repro(ws)
+    reran = _repro_or_undo(ws, head)
 
     def commit() -> MergeResult:
         _add_generated(ws, generated)
@@ -265,11 +270,16 @@ def _add_generated(ws: Workspace, generated: set[str]) -> None:
             ws.run_git("add", "--", ignore)
 
 
-def _undo(ws: Workspace, branch_name: str, head: str) -> NoReturn:
-    """After an interrupt: HEAD, the index, dvc.lock and the outputs back as before the merge
-    (the tree was clean then), with further interrupts held until that is done."""
+UNDONE = "HEAD ({}), dvc.lock and the outputs are as before it"
+
+
+def _put_back(ws: Workspace, head: str) -> str | None:
+    """HEAD, the index, dvc.lock and the outputs back as before the merge (the tree was clean
+    then), with interrupts held until that is done. Returns what failed, and what to run
+    instead, or None."""
     from modelops import interrupts
     from modelops.workspace import Workspace as _W
+    from modelops.workspace import scrub
 
     with interrupts.deferred():
         # A stage DVC started may outlive the interrupt (SIGTERM reaches this process only):
@@ -281,15 +291,22 @@ def _undo(ws: Workspace, branch_name: str, head: str) -> NoReturn:
             with _W(ws.root).dvc as repo:
                 repo.checkout(force=True)
         except Exception as exc:
-            raise Interrupted(
-                f"merge of {branch_name} stopped, and putting the workspace back failed "
-                f"({exc}): run `git reset --hard {head[:8]}` (it ends the merge), then "
-                f"`dvc checkout --force`"
-            ) from None
-    raise Interrupted(
-        f"merge of {branch_name} stopped and undone: HEAD ({head[:8]}), dvc.lock and the "
-        f"outputs are as before it"
-    )
+            return (
+                f"putting the workspace back failed ({scrub(str(exc))}): run `git reset "
+                f"--hard {head[:8]}` (it ends the merge), then `dvc checkout --force`"
+            )
+    return None
+
+
+def _repro_or_undo(ws: Workspace, head: str) -> list[str]:
+    """``_repro``; if it fails, the merge is undone first."""
+    try:
+        return _repro(ws)
+    except WorkspaceError as exc:
+        failed = _put_back(ws, head)
+        raise WorkspaceError(
+            f"{exc}; {failed or 'the merge was undone: ' + UNDONE.format(head[:8])}"
+        ) from None
 
 
 def _reproduced_line(stages: list[str]) -> str:
@@ -309,19 +326,7 @@ def _fast_forward(
     with interrupts.deferred():
         ws.run_git("merge", "--ff-only", "--quiet", branch_name)
     interrupts.pause_for_test("merge-started")
-    try:
-        reran = _repro(ws)
-    except WorkspaceError as exc:
-        # No merge is in progress to abort: go back to where HEAD was, keeping nothing.
-        ws.run_git("reset", "--quiet", "--hard", before)
-        from modelops.workspace import Workspace as _W
-
-        with contextlib.suppress(Exception):  # the old outputs are in the cache; best effort
-            _W(ws.root).dvc.checkout(force=True)
-        raise WorkspaceError(
-            f"{str(exc).split(' the merge is not committed')[0]} HEAD is back at "
-            f"{before[:8]}, as before the merge"
-        ) from None
+    reran = _repro_or_undo(ws, before)
 
     def commit() -> MergeResult:
         _add_generated(ws, generated)
@@ -350,10 +355,7 @@ def _repro(ws: Workspace) -> list[str]:
     except Exception as exc:
         if _stage_interrupted(exc):
             raise KeyboardInterrupt from None
-        raise WorkspaceError(
-            f"dvc repro failed on the merged tree ({exc}); the merge is not committed: "
-            f"fix it and commit, or `git merge --abort`"
-        ) from None
+        raise WorkspaceError(f"dvc repro failed on the merged tree ({exc})") from None
     return [s.addressing for s in stages]
 
 
