@@ -309,7 +309,7 @@ def test_interrupted_verify_removes_its_worktree(repo: Path, sig):
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
-    assert err.strip() == "error: interrupted; the temporary worktree was removed"
+    assert err.strip() == "interrupted: verify stopped; the temporary worktree was removed"
     assert_untouched(repo, before)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import ModelopsError, RegistryError, UsageError, WorkspaceError
+from modelops.errors import Interrupted, ModelopsError, RegistryError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops import versions
@@ -166,12 +166,49 @@ def checkout(
     Every output the version changes is copied out of the DVC cache (or the default
     remote) beside its destination and the copy is hashed; a corrupt cache object
     is replaced from the remote when the remote holds the right bytes. Only when all are
-    verified does HEAD move and the copies take their places."""
-    import contextlib
-    import signal
-    import threading
+    verified does HEAD move and the copies take their places. Ctrl-C or SIGTERM before
+    then stops with nothing changed; after, it waits until HEAD and the outputs have both
+    moved."""
+    from modelops import interrupts
 
     ws = workspace(root)
+    label = ref or "the version"
+    staged = None
+    try:
+        with interrupts.as_interrupt():
+            info, legacy, staged = _stage_checkout(ws, ref, version, force)
+        label = f"{info.name}@{info.version}"
+        with interrupts.deferred():
+            ws.run_git("checkout", "--quiet", *(["--force"] if force else []), info.commit)
+            interrupts.pause_for_test("checkout-head-moved")
+            staged.install()
+            if legacy:
+                ws.dvc_checkout(force=force)
+    except interrupts.Finished:
+        raise Interrupted(
+            f"checkout of {label} had completed when the interrupt came: HEAD and the "
+            f"outputs are at {label}"
+        ) from None
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"checkout of {label} stopped before anything changed: HEAD is still at "
+            f"{ws.head()[:8]}, and the copies it had made were removed"
+        ) from None
+    finally:
+        with interrupts.deferred():
+            if staged is not None:
+                staged.discard()
+            ws.close_dvc()
+    return info
+
+
+def _stage_checkout(ws: Workspace, ref: str, version: str | None, force: bool):
+    """``checkout``'s first half, which changes nothing: resolve the version, check the
+    workspace, copy and verify the outputs beside their destinations. Returns (version,
+    legacy records, staged outputs); on any error or interrupt the copies are removed."""
+    import contextlib
+
+    from modelops import interrupts
 
     def prefetch(commit: str, label: str):
         target = ws.cached_outputs_at(commit)
@@ -186,10 +223,10 @@ def checkout(
     # Copying and hashing run in a thread while the registry is read and the workspace
     # checked (a tag named in full is resolved by git at once); refused, they are removed.
     guess = None
-    if ref and "@" in ref and not version:
-        with contextlib.suppress(WorkspaceError):
-            guess = prefetch(ws.commit_of(f"refs/tags/{ref}"), ref)
     try:
+        if ref and "@" in ref and not version:
+            with contextlib.suppress(WorkspaceError):
+                guess = prefetch(ws.commit_of(f"refs/tags/{ref}"), ref)
         name, v = _exact_version(ws, ref, version)
         info = reg.need_version(reg.state(ws), name, v)
         if guess is None or guess[0] != info.commit:
@@ -205,27 +242,14 @@ def checkout(
                     f"uncommitted changes in {', '.join((dirty + modified)[:5])} would be "
                     f"lost; commit or stash them, or use --force"
                 )
+        interrupts.pause_for_test("checkout-staging")
+        return info, legacy, staging()
     except BaseException:
         if guess is not None:
-            guess[2](retry=False).discard()
+            # The copying thread may still be at work: let it finish, then remove its copies.
+            with interrupts.deferred():
+                guess[2](retry=False).discard()
         raise
-    staged = staging()
-    main = threading.current_thread() is threading.main_thread()
-    try:
-        if main:  # Ctrl-C waits until HEAD and the outputs have both moved
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            ws.run_git("checkout", "--quiet", *(["--force"] if force else []), info.commit)
-            staged.install()
-            if legacy:
-                ws.dvc_checkout(force=force)
-        finally:
-            if main:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    finally:
-        staged.discard()
-        ws.close_dvc()
-    return info
 
 
 def verify(
@@ -383,7 +407,7 @@ def predict(
     root: str | Path = ".",
 ):
     """Predict a CSV in chunks with a version's (or a stage's) verified model."""
-    from modelops import batch, versions
+    from modelops import batch, interrupts, versions
 
     if bool(version) == bool(stage):
         raise UsageError("give exactly one of --stage or --version")
@@ -396,9 +420,14 @@ def predict(
     name, v = _name_version(ws, name, version)
     p = _params(ws)
     loaded = versions.load(ws, name, v, stage, p.registry)
-    return loaded.info, batch.predict_csv(
-        loaded.model, p.serving, p.data.na_values, src, dst, skip_invalid
-    )
+    try:
+        with interrupts.as_interrupt():  # so that SIGTERM, too, removes the temp file
+            result = batch.predict_csv(
+                loaded.model, p.serving, p.data.na_values, src, dst, skip_invalid
+            )
+    except KeyboardInterrupt:
+        raise Interrupted(f"predict stopped; {output} was left as it was") from None
+    return loaded.info, result
 
 
 def monitor(

@@ -7,7 +7,8 @@ must be finite, categories must have been seen in training (unless
 ``serving.unknown_categories: allow``), empty or NA cells are missing values,
 columns the model does not use are ignored and named, and a row without a
 finite answer is a bad row, never a ``nan``. Predictions go to a temp file
-that replaces the output only when everything succeeded.
+that replaces the output only when everything succeeded; on an error, Ctrl-C or
+SIGTERM (``api.predict`` turns it into an interrupt) the temp file is removed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelops import interrupts
 from modelops.errors import DataError
 from modelops.files import umask
 
@@ -62,11 +64,11 @@ def predict_csv(
     result = BatchResult(ignored_columns=ignored)
     allowed = {c: set(v) for c, v in zip(pre.categorical, pre.categories_, strict=True)}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
     progress = _progress(src)
-    writer = None
+    writer = tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
         for first, frame in iter_csv(src, pre.numeric, pre.categorical, na_values, s.chunk_rows):
             n = len(frame)
             lines = np.arange(first, first + n)
@@ -111,6 +113,8 @@ def predict_csv(
             if writer is None:
                 writer = pacsv.CSVWriter(tmp, table.schema)
             writer.write_table(table)
+            if not result.written:
+                interrupts.pause_for_test("predict-writing")
             result.written += len(lines)
             progress(n)
         if result.rows == 0:
@@ -132,7 +136,7 @@ def predict_csv(
     finally:
         if writer is not None:
             writer.close()
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         progress(None)
     return result

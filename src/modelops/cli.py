@@ -371,7 +371,7 @@ def _verify_text(report) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from modelops import api, verify
-    from modelops.errors import InputError
+    from modelops.errors import InputError, Interrupted
 
     try:
         report = api.verify(args.ref, version=args.version, stage=args.stage)
@@ -380,8 +380,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(json.dumps(verify.unverifiable(exc), indent=2))
         raise
     except KeyboardInterrupt:
-        print("error: interrupted; the temporary worktree was removed", file=sys.stderr)
-        return 130
+        raise Interrupted("verify stopped; the temporary worktree was removed") from None
     _emit(args, report.to_dict(), _verify_text(report))
     return report.exit_code
 
@@ -677,8 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 1 error, 2 usage error)."""
-    from modelops.errors import ModelopsError
+    """Run the CLI; return the exit code (0 ok, 1 error, 2 usage error, 130 interrupted)."""
+    from modelops.errors import Interrupted, ModelopsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -693,10 +692,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # commands that leave something to say raise Interrupted
+        if args.traceback:
+            raise
+        print(f"interrupted: modelops {args.command} stopped", file=sys.stderr)
+        return Interrupted.exit_code
     except ModelopsError as exc:
         if args.traceback:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        label = "interrupted" if isinstance(exc, Interrupted) else "error"
+        print(f"{label}: {exc}", file=sys.stderr)
         return exc.exit_code
 
 

@@ -7,7 +7,8 @@ and exit with ``exit_code``. Anything else is a bug and keeps its traceback.
 Exit codes (README, "Exit codes"): 0 success; 1 a refused or failed operation
 (every error below unless it says otherwise), and for ``verify`` "the outputs
 differ" (a verdict, not an error); 2 a usage error, or for ``verify`` an input it
-cannot reach or whose bytes do not match their record (``InputError``).
+cannot reach or whose bytes do not match their record (``InputError``); 130 interrupted
+(Ctrl-C or SIGTERM: ``Interrupted``, printed as ``interrupted: <message>``).
 """
 
 from __future__ import annotations
@@ -67,3 +68,10 @@ class InputError(ModelopsError):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class Interrupted(ModelopsError):
+    """Ctrl-C or SIGTERM stopped a command; the message says what state it left (exit 130,
+    as a shell reports a process stopped by SIGINT)."""
+
+    exit_code = 130

@@ -10,12 +10,12 @@ between two stale dvc.lock files.
 
 from __future__ import annotations
 
-import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import ModelopsError, UsageError, WorkspaceError
+from modelops.errors import Interrupted, ModelopsError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops.workspace import Workspace
@@ -166,8 +166,12 @@ def _is_generated(path: str, generated: set[str]) -> bool:
 
 
 def merge(ws: Workspace, branch_name: str) -> MergeResult:
-    """Merge ``branch_name``; regenerate pipeline outputs instead of hand-merging them."""
-    import subprocess
+    """Merge ``branch_name``; regenerate pipeline outputs instead of hand-merging them.
+
+    A failed ``dvc repro``, Ctrl-C or SIGTERM before the merge commit undoes the merge
+    (HEAD, dvc.lock and the outputs as before; ``git merge --abort`` cannot, once the
+    pipeline has rewritten tracked files); during the commit an interrupt waits for it."""
+    from modelops import interrupts
 
     dirty = ws.dirty_files()
     if dirty:
@@ -180,6 +184,37 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
         raise UsageError(f"{branch_name!r} is not a branch or revision here") from None
     generated = generated_paths(ws)
     head = ws.head()
+    with interrupts.as_interrupt():
+        try:
+            commit = _start_merge(ws, branch_name, generated, head)
+        except KeyboardInterrupt:
+            failed = _put_back(ws, head)
+            raise Interrupted(
+                f"merge of {branch_name} stopped, and {failed}"
+                if failed
+                else f"merge of {branch_name} stopped and undone: {UNDONE.format(head[:8])}"
+            ) from None
+        if commit is None:
+            return MergeResult(None, [], [], [])
+        try:
+            with interrupts.deferred():
+                return commit()
+        except interrupts.Finished:
+            raise Interrupted(
+                f"merge of {branch_name} had completed when the interrupt came: HEAD is at "
+                f"{ws.head()[:8]}"
+            ) from None
+
+
+def _start_merge(
+    ws: Workspace, branch_name: str, generated: set[str], head: str
+) -> Callable[[], MergeResult] | None:
+    """Merge without committing and reproduce; return what makes the commit (None when
+    already up to date). Git runs with interrupts held, so that it never stops halfway."""
+    import subprocess
+
+    from modelops import interrupts
+
     descendant = (
         subprocess.run(
             ["git", "merge-base", "--is-ancestor", head, branch_name], cwd=ws.root
@@ -188,40 +223,90 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
     )
     if descendant and ws.commit_of(branch_name) != head:
         return _fast_forward(ws, branch_name, generated)
-    proc = subprocess.run(
-        ["git", "merge", "--no-commit", "--no-ff", branch_name],
-        cwd=ws.root,
-        capture_output=True,
-        text=True,
-    )
-    conflicts = ws.run_git("diff", "--name-only", "--diff-filter=U").split()
-    if proc.returncode != 0 and not conflicts:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise WorkspaceError(f"git merge {branch_name}: {detail[-1] if detail else 'failed'}")
-    if "Already up to date" in proc.stdout:
-        return MergeResult(None, [], [], [])
-    hand = [c for c in conflicts if not _is_generated(c, generated)]
-    if hand:
-        raise WorkspaceError(
-            f"merge of {branch_name} stopped: code, params or data conflict in "
-            f"{', '.join(hand)}; resolve them and commit, or `git merge --abort` to go back"
+    with interrupts.deferred():
+        proc = subprocess.run(
+            ["git", "merge", "--no-commit", "--no-ff", branch_name],
+            cwd=ws.root,
+            capture_output=True,
+            text=True,
         )
-    for path in conflicts:
-        if path.endswith(".gitignore"):
-            _union_gitignore(ws, path)
-        else:
-            # Either side will do: the pipeline rewrites it from the merged code and params.
-            ws.run_git("checkout", "--ours", "--", path)
-        ws.run_git("add", "--", path)
-    reran = _repro(ws)
+        conflicts = ws.run_git("diff", "--name-only", "--diff-filter=U").split()
+        if proc.returncode != 0 and not conflicts:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise WorkspaceError(f"git merge {branch_name}: {detail[-1] if detail else 'failed'}")
+        if "Already up to date" in proc.stdout:
+            return None
+        hand = [c for c in conflicts if not _is_generated(c, generated)]
+        if hand:
+            raise WorkspaceError(
+                f"merge of {branch_name} stopped: code, params or data conflict in "
+                f"{', '.join(hand)}; resolve them and commit, or `git merge --abort` to go back"
+            )
+        for path in conflicts:
+            if path.endswith(".gitignore"):
+                _union_gitignore(ws, path)
+            else:
+                # Either side will do: the pipeline rewrites it from the merged code and params.
+                ws.run_git("checkout", "--ours", "--", path)
+            ws.run_git("add", "--", path)
+    interrupts.pause_for_test("merge-started")
+    reran = _repro_or_undo(ws, head)
+
+    def commit() -> MergeResult:
+        _add_generated(ws, generated)
+        body = [f"Regenerated (were in conflict): {', '.join(conflicts)}"] if conflicts else []
+        body.append(_reproduced_line(reran))
+        message = f"Merge {branch_name}\n\n" + "\n".join(body)
+        ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
+        return MergeResult(ws.head(), conflicts, reran, [])
+
+    return commit
+
+
+def _add_generated(ws: Workspace, generated: set[str]) -> None:
     ws.run_git("add", "-A", "--", *sorted(g for g in generated if (ws.root / g).exists()))
     for ignore in ws.run_git("ls-files", "--modified", "--others", "--exclude-standard").split():
         if ignore.endswith(".gitignore"):
             ws.run_git("add", "--", ignore)
-    body = [f"Regenerated (were in conflict): {', '.join(conflicts)}"] if conflicts else []
-    body.append(_reproduced_line(reran))
-    ws.run_git("commit", "--quiet", "--no-edit", "-m", f"Merge {branch_name}\n\n" + "\n".join(body))
-    return MergeResult(ws.head(), conflicts, reran, [])
+
+
+UNDONE = "HEAD ({}), dvc.lock and the outputs are as before it"
+
+
+def _put_back(ws: Workspace, head: str) -> str | None:
+    """HEAD, the index, dvc.lock and the outputs back as before the merge (the tree was clean
+    then), with interrupts held until that is done. Returns what failed, and what to run
+    instead, or None."""
+    from modelops import interrupts
+    from modelops.workspace import Workspace as _W
+    from modelops.workspace import scrub
+
+    with interrupts.deferred():
+        # A stage DVC started may outlive the interrupt (SIGTERM reaches this process only):
+        # it must be gone before the outputs are put back, or it would write after that.
+        interrupts.stop_children()
+        try:
+            # Also ends a merge in progress; the outputs then come back from the DVC cache.
+            ws.run_git("reset", "--quiet", "--hard", head)
+            with _W(ws.root).dvc as repo:
+                repo.checkout(force=True)
+        except Exception as exc:
+            return (
+                f"putting the workspace back failed ({scrub(str(exc))}): run `git reset "
+                f"--hard {head[:8]}` (it ends the merge), then `dvc checkout --force`"
+            )
+    return None
+
+
+def _repro_or_undo(ws: Workspace, head: str) -> list[str]:
+    """``_repro``; if it fails, the merge is undone first."""
+    try:
+        return _repro(ws)
+    except WorkspaceError as exc:
+        failed = _put_back(ws, head)
+        raise WorkspaceError(
+            f"{exc}; {failed or 'the merge was undone: ' + UNDONE.format(head[:8])}"
+        ) from None
 
 
 def _reproduced_line(stages: list[str]) -> str:
@@ -230,32 +315,27 @@ def _reproduced_line(stages: list[str]) -> str:
     return f"Reproduced (run, or restored from DVC's run cache): {done}"
 
 
-def _fast_forward(ws: Workspace, branch_name: str, generated: set[str]) -> MergeResult:
+def _fast_forward(
+    ws: Workspace, branch_name: str, generated: set[str]
+) -> Callable[[], MergeResult]:
     """A plain descendant: move to it as git would, then bring the outputs to its dvc.lock;
     a commit only if its lock was stale and reproducing changed something."""
-    before = ws.head()
-    ws.run_git("merge", "--ff-only", "--quiet", branch_name)
-    try:
-        reran = _repro(ws)
-    except WorkspaceError as exc:
-        # No merge is in progress to abort: go back to where HEAD was, keeping nothing.
-        ws.run_git("reset", "--quiet", "--hard", before)
-        from modelops.workspace import Workspace as _W
+    from modelops import interrupts
 
-        with contextlib.suppress(Exception):  # the old outputs are in the cache; best effort
-            _W(ws.root).dvc.checkout(force=True)
-        raise WorkspaceError(
-            f"{str(exc).split(' the merge is not committed')[0]} HEAD is back at "
-            f"{before[:8]}, as before the merge"
-        ) from None
-    ws.run_git("add", "-A", "--", *sorted(g for g in generated if (ws.root / g).exists()))
-    for ignore in ws.run_git("ls-files", "--modified", "--others", "--exclude-standard").split():
-        if ignore.endswith(".gitignore"):
-            ws.run_git("add", "--", ignore)
-    if ws.run_git("diff", "--cached", "--name-only").split():
-        message = f"Reproduce after fast-forward to {branch_name}\n\n{_reproduced_line(reran)}"
-        ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
-    return MergeResult(ws.head(), [], reran, [])
+    before = ws.head()
+    with interrupts.deferred():
+        ws.run_git("merge", "--ff-only", "--quiet", branch_name)
+    interrupts.pause_for_test("merge-started")
+    reran = _repro_or_undo(ws, before)
+
+    def commit() -> MergeResult:
+        _add_generated(ws, generated)
+        if ws.run_git("diff", "--cached", "--name-only").split():
+            message = f"Reproduce after fast-forward to {branch_name}\n\n{_reproduced_line(reran)}"
+            ws.run_git("commit", "--quiet", "--no-edit", "-m", message)
+        return MergeResult(ws.head(), [], reran, [])
+
+    return commit
 
 
 def _union_gitignore(ws: Workspace, path: str) -> None:
@@ -273,8 +353,20 @@ def _repro(ws: Workspace) -> list[str]:
     try:
         stages = fresh.dvc.reproduce()
     except Exception as exc:
-        raise WorkspaceError(
-            f"dvc repro failed on the merged tree ({exc}); the merge is not committed: "
-            f"fix it and commit, or `git merge --abort`"
-        ) from None
+        if _stage_interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise WorkspaceError(f"dvc repro failed on the merged tree ({exc})") from None
     return [s.addressing for s in stages]
+
+
+def _stage_interrupted(exc: BaseException | None) -> bool:
+    """Whether a stage stopped on Ctrl-C. DVC ignores SIGINT while a stage runs (the stage,
+    in the same process group, gets it) and reports how the stage exited instead: 130 from
+    ours, -2 from a process stopped before Python could handle the signal."""
+    from dvc.stage.exceptions import StageCmdFailedError
+
+    while exc is not None:
+        if isinstance(exc, StageCmdFailedError):
+            return str(exc).endswith(("exited with 130", "exited with -2"))
+        exc = exc.__cause__ or exc.__context__
+    return False

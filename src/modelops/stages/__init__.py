@@ -2,16 +2,20 @@
 
 Each stage parses flags (paths come from dvc.yaml, which takes them from
 params.yaml), validates the whole params.yaml, calls library functions and
-writes its outputs atomically. ``run`` is the single error funnel.
+writes its outputs atomically, all together inside ``writing()``. ``run`` is the single
+error funnel. Ctrl-C (or SIGTERM) stops a stage with one ``interrupted: ...`` line and exit
+130: before ``writing()`` nothing was written; during it, the writes finish first.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from modelops import numerics
+from modelops import interrupts, numerics
+from modelops.errors import Interrupted
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -24,8 +28,36 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
 def entry(main: Callable[[], int]) -> None:
     """``python -m modelops.stages.<name>``: run ``main`` in the pinned numerical environment
     (``modelops.numerics``), so the outputs are the same bytes on every machine."""
-    numerics.pin_process()
-    sys.exit(main())
+    # Under ``python -m`` the module is ``__main__``; its spec keeps the real name.
+    spec = getattr(sys.modules.get(main.__module__), "__spec__", None)
+    name = (spec.name if spec else main.__module__).rpartition(".")[2]
+    try:
+        numerics.pin_process()
+        with interrupts.as_interrupt():
+            code = main()
+    except KeyboardInterrupt:  # before ``run`` took over (it reports its own)
+        print(_stopped(name, written=False), file=sys.stderr)
+        code = Interrupted.exit_code
+    sys.exit(code)
+
+
+def _stopped(name: str, written: bool) -> str:
+    if written:
+        return (
+            f"interrupted: {name} stopped after writing all its outputs (DVC records them "
+            f"only for a stage that completes: `dvc repro` runs it again)"
+        )
+    return f"interrupted: {name} stopped; nothing was written"
+
+
+@contextlib.contextmanager
+def writing(name: str) -> Iterator[None]:
+    """Write the stage's outputs inside this block: an interrupt waits until all of them are
+    written (each one is atomic already), so a stage leaves all its new outputs or none."""
+    interrupts.pause_for_test(f"{name}-computed")
+    with interrupts.deferred():
+        interrupts.pause_for_test(f"{name}-writing")
+        yield
 
 
 def run(
@@ -39,6 +71,12 @@ def run(
     args = p.parse_args(argv)
     try:
         body(args)
+    except KeyboardInterrupt as exc:
+        if args.traceback:
+            raise
+        name = p.prog.rpartition(".")[2]
+        print(_stopped(name, written=isinstance(exc, interrupts.Finished)), file=sys.stderr)
+        return Interrupted.exit_code
     except ModelopsError as exc:
         if args.traceback:
             raise

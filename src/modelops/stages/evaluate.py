@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import entry, parser, run
+from modelops.stages import entry, parser, run, writing
 
 
 def _body(args: argparse.Namespace) -> None:
@@ -49,13 +49,14 @@ def _body(args: argparse.Namespace) -> None:
     }
     card = ev.build_card(model, model_file=model_file, metrics=metrics, extra=extra)
     # Everything is computed; only now write, each file atomically.
-    with atomic_dir(args.plots) as tmp:
-        for name in ev.PLOTS:
-            write_json(tmp / f"{name}.json", plots.get(name, []))
-    write_json(args.card.with_suffix(".json"), card)
-    write_text(args.card.with_suffix(".md"), ev.card_markdown(card))
-    write_json(args.metrics, metrics)
-    print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    with writing("evaluate"):
+        with atomic_dir(args.plots) as tmp:
+            for name in ev.PLOTS:
+                write_json(tmp / f"{name}.json", plots.get(name, []))
+        write_json(args.card.with_suffix(".json"), card)
+        write_text(args.card.with_suffix(".md"), ev.card_markdown(card))
+        write_json(args.metrics, metrics)
+        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import entry, parser, run
+from modelops.stages import entry, parser, run, writing
 
 CODES = {"ok": 0, "warn": 1, "alert": 2}
 
@@ -46,7 +46,8 @@ def _body(args: argparse.Namespace) -> None:
         print(f"monitor: {path.name}: {report['verdict']}: {report['recommendation']}")
     if not files:
         print(f"monitor: no CSV batches in {args.incoming}; nothing to check")
-    write_json(args.out, summary)
+    with writing("monitor"):
+        write_json(args.out, summary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import entry, parser, run
+from modelops.stages import entry, parser, run, writing
 
 
 def _body(args: argparse.Namespace) -> None:
@@ -18,14 +18,19 @@ def _body(args: argparse.Namespace) -> None:
 
     p = params.load(args.params)
     train, test, schema = data.prepare(p.data, p.split)
-    with atomic_dir(args.out) as tmp:
-        for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            # Dictionary encoding pays off for labels and categories; for floats it only
-            # costs time (it tripled the write of 10^6 x 20 floats).
-            coded = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-            pq.write_table(table, tmp / name, use_dictionary=coded)
-        write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
+    with writing("prepare"):
+        with atomic_dir(args.out) as tmp:
+            for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                # Dictionary encoding pays off for labels and categories; for floats it only
+                # costs time (it tripled the write of 10^6 x 20 floats).
+                coded = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                pq.write_table(table, tmp / name, use_dictionary=coded)
+            write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
+        _report(schema)
+
+
+def _report(schema) -> None:
     print(
         f"prepare: {schema.task}, target {schema.target!r}, {schema.rows['train']} train / "
         f"{schema.rows['test']} test rows, {len(schema.numeric)} numeric and "

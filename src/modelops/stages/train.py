@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelops.stages import entry, parser, run
+from modelops.stages import entry, parser, run, writing
 
 
 def final_loss(model, X, y, task: str) -> float:
@@ -82,12 +82,13 @@ def _body(args: argparse.Namespace) -> None:
         {"epoch": i + 1, "loss": v, **({"val_loss": val_curve[i]} if val_curve else {})}
         for i, v in enumerate(curve)
     ]
-    bundle.save(args.model, model)
-    write_json(args.loss, loss)
-    print(
-        f"train: {train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
-        f"{len(est.loss_curve_)} epochs, final loss {fitted_loss:.6g}"
-    )
+    with writing("train"):
+        bundle.save(args.model, model)
+        write_json(args.loss, loss)
+        print(
+            f"train: {train.model} on {X.shape[0]} rows x {X.shape[1]} columns, "
+            f"{len(est.loss_curve_)} epochs, final loss {fitted_loss:.6g}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
