@@ -677,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 error, 2 usage error, 130 interrupted)."""
-    from modelops.errors import Interrupted, ModelopsError
+    from modelops.errors import BUG_EXIT, Interrupted, ModelopsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -703,6 +703,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = "interrupted" if isinstance(exc, Interrupted) else "error"
         print(f"{label}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception:  # not a user's mistake: a bug, shown whole, with a code of its own
+        if args.traceback:
+            raise
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"error: modelops {args.command} hit a bug (traceback above); please report it",
+            file=sys.stderr,
+        )
+        return BUG_EXIT
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import Interrupted, ModelopsError, UsageError, WorkspaceError
+from modelops.errors import Interrupted, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops.workspace import Workspace
@@ -69,7 +69,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
     if not done:
         if failed:
             raise WorkspaceError(f"no finished experiments on this commit; {why}")
-        raise ModelopsError(
+        raise WorkspaceError(
             "no finished experiments on this commit; run some with `dvc exp run -S KEY=VALUE` "
             "or `dvc exp run --queue ...` and `dvc queue start`"
         )

@@ -35,9 +35,7 @@ EPS = 1e-4
 
 
 class BatchError(DataError):
-    """A batch that cannot be monitored: exit 2, distinct from 1 for a drift alert."""
-
-    exit_code = 2
+    """A batch that cannot be monitored: a data error (exit 4), distinct from 1 for an alert."""
 
 
 # -- statistics -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request  # at module level: FastAPI resolves route annotations by name
 
-from modelops.errors import ModelopsError
+from modelops.errors import ModelopsError, RegistryError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -311,7 +311,7 @@ class ModelServer:
                     log.error("stopped serving %s@%s: it was retired", self.name, cur.version)
                 held = st.holder(self.name, self.stage)
                 if held is None:
-                    raise ModelopsError(f"no version of {self.name} holds {self.stage!r} any more")
+                    raise RegistryError(f"no version of {self.name} holds {self.stage!r} any more")
                 if self.current is not None and held == self.current.version:
                     return False
                 new = self.load()
@@ -369,7 +369,7 @@ def token_from_env(settings: ServingParams) -> str | None:
     name = settings.token_env
     token = os.environ.get(name) if name else None
     if token is not None and not token.strip():
-        raise ModelopsError(
+        raise UsageError(
             f"the environment variable {name} (serving.token_env) is set but empty, which would "
             f"serve without authentication; set a token or unset {name}"
         )

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from modelops.errors import ModelopsError, WorkspaceError
+from modelops.errors import WorkspaceError
 from modelops.files import md5_file
 
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -349,7 +349,7 @@ class Workspace:
             try:
                 repo.checkout(force=force)
             except Exception as exc:
-                raise ModelopsError(f"dvc checkout: {exc}") from None
+                raise WorkspaceError(f"dvc checkout: {exc}") from None
 
     # -- verify: an isolated worktree and DVC objects read without DVC's bookkeeping --------
     @contextlib.contextmanager

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import ModelopsError
+from modelops.errors import ParamsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,7 +150,7 @@ def minimize(
                 point = w
                 epoch_loss = objective(Xt, yt, point, grad=False)[0]
             if not np.isfinite(epoch_loss) or not np.all(np.isfinite(w)):
-                raise ModelopsError(
+                raise ParamsError(
                     f"train.lr: gradient descent diverged at epoch {epoch + 1} (loss {epoch_loss}) "
                     f"with lr {lr:g}; lower train.lr or set it to auto"
                 )
