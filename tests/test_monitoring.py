@@ -11,7 +11,8 @@ import pytest
 from scipy.stats import ks_2samp
 
 from modelops import bundle, monitoring, params
-from modelops.monitoring import BatchError, KSCounter, psi
+from modelops.errors import BatchError
+from modelops.monitoring import KSCounter, psi
 from modelops.stages import prepare, train
 
 ROOT = Path(__file__).resolve().parents[1]

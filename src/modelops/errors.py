@@ -7,7 +7,8 @@ and exit with ``exit_code``. Anything else is a bug and keeps its traceback.
 Exit codes (README, "Exit codes"): 0 success; 1 a refused or failed operation
 (every error below unless it says otherwise), and for ``verify`` "the outputs
 differ" (a verdict, not an error); 2 a usage error, or for ``verify`` an input it
-cannot reach or whose bytes do not match their record (``InputError``).
+cannot reach or whose bytes do not match their record (``InputError``), or for
+``monitor`` a batch it cannot check (``BatchError``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class ParamsError(ModelopsError):
 
 class DataError(ModelopsError):
     """The input data cannot be used: missing column, empty file, one class, ..."""
+
+
+class BatchError(DataError):
+    """monitor: a batch that cannot be checked (exit 2, distinct from 1 for a drift alert)."""
+
+    exit_code = 2
 
 
 class BundleError(ModelopsError):
