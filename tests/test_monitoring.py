@@ -200,3 +200,26 @@ def test_make_batch_refusals(shop):
         monitoring.make_batch(data, model, "mean", "channel", None, 10, 0, False)
     with pytest.raises(BatchError, match="positive share"):
         monitoring.make_batch(data, model, "label", None, 2.0, 10, 0, False)
+
+
+def test_a_header_only_batch_is_refused_for_every_model_kind(shop):
+    """scikit-learn estimators refuse zero rows: the empty chunk of a header-only CSV must
+    not reach the model (it gave a ValueError traceback for random_forest)."""
+    tmp, _, _ = shop
+    text = (tmp / "params.yaml").read_text()
+    forest = text.replace("model: logistic_regression", "model: random_forest")
+    (tmp / "forest.yaml").write_text(forest.replace("n_estimators: 200", "n_estimators: 3"))
+    cwd = Path.cwd()
+    import os
+
+    os.chdir(tmp)
+    try:
+        argv = ["--params", "forest.yaml", "--data", "prep", "--model", "rf.npz"]
+        assert train.main([*argv, "--loss", "rf-loss.json"]) == 0
+    finally:
+        os.chdir(cwd)
+    p = params.validate({}).monitor
+    with pytest.raises(BatchError, match="has a header but no rows"):
+        monitoring.monitor(
+            bundle.load(tmp / "rf.npz"), write(tmp, "basket,visits,channel\n"), p, [""], 10, {}
+        )

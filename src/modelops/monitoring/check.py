@@ -208,7 +208,8 @@ def monitor(
     acc = Accumulator.for_model(model)
     strings = [*pre.categorical, *([schema.target] if labelled else [])]
     for line, frame in iter_csv(path, pre.numeric, strings, na_values, chunk_rows):
-        acc.add(parse_chunk(model, frame, line, path, labelled))
+        if len(frame):  # a header-only file gives one empty chunk; estimators refuse 0 rows
+            acc.add(parse_chunk(model, frame, line, path, labelled))
     if acc.rows == 0:
         raise BatchError(f"--batch {path}: has a header but no rows")
     empty = acc.empty_column()
