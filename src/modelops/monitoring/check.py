@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops.errors import BatchError
-from modelops.monitoring.statistics import KSCounter
+from modelops.monitoring.statistics import KSCounter, sorted_bin_counts
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,7 +91,6 @@ class Accumulator:
         """Count one chunk."""
         import numpy as np
 
-        from modelops.monitoring.statistics import sorted_bin_counts
         from modelops.profile import bin_counts
 
         for col, values in chunk.numeric.items():
