@@ -11,10 +11,10 @@ import pytest
 from scipy.stats import ks_2samp
 
 from modelops import bundle, monitoring, params
-from modelops.monitoring import BatchError, KSCounter, psi
+from modelops.errors import BatchError
+from modelops.monitoring import KSCounter, psi
 from modelops.stages import prepare, train
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, numbers
 
 
 def test_psi_matches_a_hand_computation():
@@ -160,7 +160,7 @@ def test_bad_batches_exit_2(shop, text, expected):
     p = params.validate({}).monitor
     with pytest.raises(BatchError) as info:
         monitoring.monitor(model, write(tmp, text), p, ["", "NA"], 1000, {})
-    assert expected in str(info.value) and info.value.exit_code == 2
+    assert expected in str(info.value) and info.value.exit_code == 4  # data, not an alert (1)
 
 
 def test_columns_the_model_does_not_use_are_ignored_and_named(shop):
@@ -206,8 +206,6 @@ def test_a_regression_model_is_monitored_on_r2_by_default(tmp_path, monkeypatch)
     # batch's metrics, so the report silently fell back to mae).
     from sklearn.metrics import r2_score
 
-    from tests.stages.test_stages import numbers
-
     numbers(400, seed=4).to_csv(tmp_path / "d.csv", index=False)
     text = (ROOT / "params.yaml").read_text()
     text = text.replace("source: breast_cancer", "source: csv").replace("path: null", "path: d.csv")
@@ -225,3 +223,26 @@ def test_a_regression_model_is_monitored_on_r2_by_default(tmp_path, monkeypatch)
     expected = r2_score(batch["y"], model.predict(batch))
     assert perf["metric"] == "r2" and perf["batch"] == pytest.approx(expected, abs=1e-9)
     assert perf["drop"] == pytest.approx(0.99 - expected) and perf["status"] == "alert"
+
+
+def test_a_header_only_batch_is_refused_for_every_model_kind(shop):
+    """scikit-learn estimators refuse zero rows: the empty chunk of a header-only CSV must
+    not reach the model (it gave a ValueError traceback for random_forest)."""
+    tmp, _, _ = shop
+    text = (tmp / "params.yaml").read_text()
+    forest = text.replace("model: logistic_regression", "model: random_forest")
+    (tmp / "forest.yaml").write_text(forest.replace("n_estimators: 200", "n_estimators: 3"))
+    cwd = Path.cwd()
+    import os
+
+    os.chdir(tmp)
+    try:
+        argv = ["--params", "forest.yaml", "--data", "prep", "--model", "rf.npz"]
+        assert train.main([*argv, "--loss", "rf-loss.json"]) == 0
+    finally:
+        os.chdir(cwd)
+    p = params.validate({}).monitor
+    with pytest.raises(BatchError, match="has a header but no rows"):
+        monitoring.monitor(
+            bundle.load(tmp / "rf.npz"), write(tmp, "basket,visits,channel\n"), p, [""], 10, {}
+        )

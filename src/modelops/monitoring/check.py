@@ -1,0 +1,217 @@
+"""The batch check: a CSV streamed in chunks into an ``Accumulator``, then judged.
+
+Each chunk is parsed and validated under the inference rules (finite numbers,
+answers the model can give, labels it knows) and reduced to counts, so memory
+does not grow with the batch. ``verdict.report`` then turns the counts, the
+model's reference profile and the thresholds into the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import BatchError
+from modelops.monitoring.statistics import KSCounter, sorted_bin_counts
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from modelops.bundle import Model
+    from modelops.data import Schema
+    from modelops.inference import Outputs
+    from modelops.params import MonitorParams
+
+
+@dataclass
+class Chunk:
+    """One validated chunk of a batch, as arrays.
+
+    ``numeric`` holds floats (NaN = missing), ``categorical`` strings (None = missing),
+    ``scores`` the model's answer per row (class index, or the score that the
+    profile bins); ``y_true``/``y_out`` the known labels and the outputs for them.
+    """
+
+    rows: int
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    scores: np.ndarray
+    y_true: np.ndarray | None = None
+    y_out: np.ndarray | None = None
+
+
+@dataclass
+class Accumulator:
+    """What the check keeps of a batch, chunk after chunk: counts per feature and bin,
+    missing values, category counts, prediction counts and the labelled outputs."""
+
+    edges: dict[str, np.ndarray]  # numeric feature -> the profile's bin edges
+    ks: dict[str, KSCounter]  # numeric feature -> KS counts against the profile's sample
+    categorical: list[str]
+    prediction_edges: np.ndarray | None  # None: predictions are classes, counted per class
+    n_classes: int = 0
+    rows: int = field(default=0, init=False)
+    missing: dict[str, int] = field(init=False)  # feature -> missing cells
+    bins: dict[str, np.ndarray] = field(init=False)  # numeric feature -> counts per bin
+    categories: dict[str, dict[str, int]] = field(init=False)  # feature -> value -> count
+    predictions: np.ndarray = field(init=False)  # counts per class or per score bin
+    y_true: list[np.ndarray] = field(default_factory=list, init=False)
+    y_out: list[np.ndarray] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        self.missing = dict.fromkeys([*self.edges, *self.categorical], 0)
+        self.bins = {c: np.zeros(len(e) + 1, dtype=np.int64) for c, e in self.edges.items()}
+        self.categories = {c: {} for c in self.categorical}
+        size = self.n_classes if self.prediction_edges is None else len(self.prediction_edges) + 1
+        self.predictions = np.zeros(size, dtype=np.int64)
+
+    @classmethod
+    def for_model(cls, model: Model) -> Accumulator:
+        """An empty accumulator for the model's features, in its order, against its profile."""
+        import numpy as np
+
+        meta, pred = model.profile["numeric"], model.profile["prediction"]
+        samples = {
+            c: model.profile_arrays[f"profile_sample_{meta[c]['index']}"]
+            for c in model.preprocessor.numeric
+        }
+        return cls(
+            edges={c: np.asarray(meta[c]["edges"], dtype=float) for c in samples},
+            ks={c: KSCounter(sample) for c, sample in samples.items()},
+            categorical=list(model.preprocessor.categorical),
+            prediction_edges=None if pred["kind"] == "class" else np.asarray(pred["edges"]),
+            n_classes=len(model.schema.classes or []),
+        )
+
+    def add(self, chunk: Chunk) -> None:
+        """Count one chunk."""
+        import numpy as np
+
+        from modelops.profile import bin_counts
+
+        for col, values in chunk.numeric.items():
+            present = np.sort(values[~np.isnan(values)])
+            self.missing[col] += len(values) - len(present)
+            self.ks[col].add_sorted(present)
+            self.bins[col] += sorted_bin_counts(present, self.edges[col])
+        for col, raw in chunk.categorical.items():
+            counts = self.categories[col]
+            values = np.array([v for v in raw if v is not None], dtype=object)
+            for v, c in zip(*np.unique(values, return_counts=True), strict=True):
+                counts[str(v)] = counts.get(str(v), 0) + int(c)
+            self.missing[col] += int(sum(v is None for v in raw))
+        if self.prediction_edges is None:
+            self.predictions += np.bincount(chunk.scores.astype(int), minlength=self.n_classes)
+        else:
+            self.predictions += bin_counts(chunk.scores, self.prediction_edges)
+        if chunk.y_true is not None:
+            self.y_true.append(chunk.y_true)
+            self.y_out.append(chunk.y_out)
+        self.rows += chunk.rows
+
+    def empty_column(self) -> str | None:
+        """The first feature without a single value in the batch, if any."""
+        return next((c for c, n in self.missing.items() if n == self.rows), None)
+
+
+def parse_chunk(model: Model, frame: pd.DataFrame, line: int, path: Path, labelled: bool) -> Chunk:
+    """A CSV chunk whose first row is at ``line`` as a ``Chunk``; BatchError naming the
+    line and column of the first cell, answer or label that breaks the rules."""
+    import numpy as np
+
+    from modelops import inference
+
+    pre, schema = model.preprocessor, model.schema
+    numeric = {}
+    for col in pre.numeric:
+        values, wrong = inference.numeric_column(frame[col])
+        if wrong.any():
+            first = int(np.flatnonzero(wrong)[0])
+            value = inference.cell(frame[col].iloc[first])
+            raise BatchError(
+                f"--batch {path}: line {line + first}: {col!r} = {value} is not a finite number"
+            )
+        numeric[col] = values
+    categorical = {col: inference.category_column(frame[col]) for col in pre.categorical}
+    matrix = np.empty((len(frame), len(pre.numeric)))
+    for j, values in enumerate(numeric.values()):
+        matrix[:, j] = values
+    answers = inference.predict(model, matrix, list(categorical.values()))
+    if answers.refused.any():
+        first = int(answers.refused.argmax())
+        raise BatchError(
+            f"--batch {path}: line {line + first}: {inference.reason(answers, first)[0]}"
+        )
+    chunk = Chunk(len(frame), numeric, categorical, answers.scores())
+    if labelled:
+        chunk.y_true, chunk.y_out = _labelled(schema, frame[schema.target], answers, line, path)
+    return chunk
+
+
+def _labelled(
+    schema: Schema, target: pd.Series, answers: Outputs, line: int, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(known labels, the outputs for them): class codes and probabilities, or values and
+    predictions; rows without a label are left out, a label the model never saw refused."""
+    import numpy as np
+
+    from modelops import inference
+
+    if schema.task != "classification":
+        yv, _ = inference.numeric_column(target)
+        keep = np.isfinite(yv)
+        return yv[keep], answers.values[keep]
+    codes = schema.encode_labels(target)
+    unknown = (codes < 0) & target.notna().to_numpy()
+    if unknown.any():
+        first = int(np.flatnonzero(unknown)[0])
+        raise BatchError(
+            f"--batch {path}: target {schema.target!r} has label "
+            f"{target.iloc[first]!r} (line {line + first}) that the model never "
+            f"saw; its labels are {', '.join(map(str, schema.classes))}"
+        )
+    keep = codes >= 0
+    return codes[keep], answers.proba[keep]
+
+
+def monitor(
+    model: Model,
+    path: Path,
+    p: MonitorParams,
+    na_values: list[str],
+    chunk_rows: int,
+    reference_metrics: dict[str, float],
+) -> dict[str, Any]:
+    """Drift report of the CSV at ``path`` against the model's reference profile."""
+    from modelops import inference
+    from modelops.data import csv_header, iter_csv
+    from modelops.monitoring import verdict
+
+    profile = model.profile
+    if not profile:
+        raise BatchError("the model bundle has no reference profile; retrain it with `dvc repro`")
+    pre, schema = model.preprocessor, model.schema
+    header = csv_header(path, "--batch", BatchError)
+    needed = [*pre.numeric, *pre.categorical]
+    missing, ignored = inference.columns(header, needed, [schema.target])
+    if missing:
+        raise BatchError(
+            f"--batch {path}: column {missing[0]!r} is missing; the model needs "
+            f"{', '.join(needed[:10])}{', ...' if len(needed) > 10 else ''}"
+        )
+    labelled = schema.target in header
+    acc = Accumulator.for_model(model)
+    strings = [*pre.categorical, *([schema.target] if labelled else [])]
+    for line, frame in iter_csv(path, pre.numeric, strings, na_values, chunk_rows):
+        if len(frame):  # a header-only file gives one empty chunk; estimators refuse 0 rows
+            acc.add(parse_chunk(model, frame, line, path, labelled))
+    if acc.rows == 0:
+        raise BatchError(f"--batch {path}: has a header but no rows")
+    empty = acc.empty_column()
+    if empty is not None:
+        raise BatchError(f"--batch {path}: column {empty!r} has no values at all")
+    return verdict.report(acc, profile, schema, p, reference_metrics, str(path), ignored)
