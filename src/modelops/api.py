@@ -7,6 +7,7 @@ print. Errors are ``ModelopsError`` subclasses with one-line messages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,10 +107,8 @@ def retire(
 
 
 def _artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
-    import dvc.api
-
     try:
-        return dvc.api.artifacts_show(name, version=info.version, repo=str(ws.root))["path"]
+        return ws.artifact_path_at(info.commit, name)
     except Exception as exc:  # DVC raises its own error types here
         raise RegistryError(
             f"{name}@{info.version}: dvc cannot resolve the artifact: {exc}"
@@ -128,7 +127,10 @@ def fetch_bundle(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes
     if expected is None:
         raise BundleError(f"{name}@{info.version}: dvc.lock records no {path}")
     try:
-        data = dvc.api.read(path, repo=str(ws.root), rev=info.commit, mode="rb")
+        # The workspace's remotes: the version's commit may predate them (issue 13, item 19).
+        data = dvc.api.read(
+            path, repo=str(ws.root), rev=info.commit, mode="rb", config=ws.remote_settings()
+        )
     except Exception:
         raise WorkspaceError(
             f"{path} of {name}@{info.version} is neither in the DVC cache nor on a reachable "
@@ -225,6 +227,7 @@ def checkout(
             guess[2](retry=False).discard()
         raise
     staged = staging()
+    remotes = ws.remote_settings()  # the workspace's, before HEAD moves
     main = threading.current_thread() is threading.main_thread()
     try:
         if main:  # Ctrl-C waits until HEAD and the outputs have both moved
@@ -232,6 +235,8 @@ def checkout(
         try:
             ws.run_git("checkout", "--quiet", *(["--force"] if force else []), info.commit)
             staged.install()
+            # Issue 13, item 19: a version older than the remote keeps reaching it.
+            carried = ws.carry_remotes(remotes)
             if legacy:
                 ws.dvc_checkout(force=force)
         finally:
@@ -240,7 +245,15 @@ def checkout(
     finally:
         staged.discard()
         ws.close_dvc()
-    return info
+    return CheckedOut(**vars(info), carried_remotes=carried)
+
+
+@dataclass
+class CheckedOut(reg.VersionInfo):
+    """The version checked out, and the remotes its .dvc/config lacked that were written
+    into .dvc/config.local (issue 13, item 19)."""
+
+    carried_remotes: list[str] = field(default_factory=list)
 
 
 def verify(

@@ -97,6 +97,11 @@ def cmd_checkout(args: argparse.Namespace) -> int:
         f"checked out {info.name}@{info.version} ({info.commit[:8]}, detached HEAD); "
         f"`git switch -` returns to your branch (then `dvc checkout`)"
     )
+    for name in info.carried_remotes:
+        print(
+            f"note: .dvc/config at {info.version} predates DVC remote {name!r}; the "
+            f"workspace's settings for it were kept in .dvc/config.local"
+        )
     return 0
 
 
