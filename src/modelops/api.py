@@ -378,24 +378,29 @@ def merge(branch: str, *, root: str | Path = "."):
 def serve(
     name: str | None = None,
     *,
-    stage: str,
+    stage: str | None = None,
+    version: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
     root: str | Path = ".",
 ) -> None:
-    """Serve the version holding ``stage`` over HTTP until interrupted."""
+    """Serve the version holding ``stage`` (following it) or ``version`` (pinned) over HTTP
+    until interrupted."""
     from modelops import serving
 
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be between 1 and 65535")
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     ws = workspace(root)
-    name = reg.default_name(ws, name)
+    name, v = _name_version(ws, name, version)
     p = _params(ws)
-    reg.check_stage(stage, p.registry)
-    serving.serve(str(ws.root), name, stage, p.serving, host, port, workers)
+    if stage:
+        reg.check_stage(stage, p.registry)
+    serving.serve(str(ws.root), name, stage, p.serving, host, port, workers, version=v)
 
 
 def predict(

@@ -268,7 +268,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from modelops import api
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    api.serve(args.name, stage=args.stage, host=args.host, port=args.port, workers=args.workers)
+    api.serve(
+        args.name,
+        stage=args.stage,
+        version=args.version,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
     return 0
 
 
@@ -445,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stage_or_version(sp: argparse.ArgumentParser, verb: str) -> None:
         """NAME@vX.Y.Z | --stage S | --version V, exactly one (get, predict, monitor,
-        make-batch); ``_pick_version`` checks the positional form."""
+        make-batch, serve); ``_pick_version`` checks the positional form."""
         lead = f"{verb} " if verb else ""
         sp.set_defaults(name_may_hold_version=True)
         group = sp.add_mutually_exclusive_group()
@@ -560,11 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command(
         "serve",
         cmd_serve,
-        "Serve the version holding a stage over HTTP; follows "
-        "promotions and rollbacks without a restart",
+        "Serve the version holding a stage over HTTP, following promotions and rollbacks "
+        "without a restart; or one version (NAME@vX.Y.Z or --version), pinned",
     )
     name_arg(sp)
-    sp.add_argument("--stage", required=True, help="the stage to serve, e.g. prod")
+    stage_or_version(sp, "serve")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     sp.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     sp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request  # at module level: FastAPI resolves route annotations by name
 
-from modelops.errors import ModelopsError
+from modelops.errors import ModelopsError, RegistryError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -265,12 +265,14 @@ def _retired(st, name: str, version: str) -> bool:
 
 @dataclass
 class ModelServer:
-    """The model currently served, and how it follows the stage."""
+    """The model currently served, and how it follows the stage (or, ``pinned``, serves one
+    version until it is retired)."""
 
     root: str
     name: str
-    stage: str
+    stage: str | None
     settings: ServingParams
+    pinned: str | None = None
     current: Loaded | None = None
     last_error: str | None = None
     last_check: float | None = None
@@ -278,13 +280,20 @@ class ModelServer:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def load(self, version: str | None = None) -> Loaded:
-        """Fetch, verify and load the stage's version (or ``version``)."""
+        """Fetch, verify and load the stage's version (or ``version``, or the pinned one)."""
         from modelops import api
         from modelops import registry as reg
         from modelops.bundle import Model
 
         ws = api.workspace(self.root)
-        info = reg.resolve(reg.state(ws), self.name, version, None if version else self.stage)
+        version = version or self.pinned
+        st = reg.state(ws)
+        info = reg.resolve(st, self.name, version, None if version else self.stage)
+        if version and info.retired is not None:
+            raise RegistryError(
+                f"{self.name}@{version} is retired and is not served; serve a live version "
+                f"or a stage"
+            )
         data, md5 = api.fetch_bundle(ws, self.name, info)
         model = Model.from_bytes(data, where=f"{self.name}@{info.version}")
         metrics = ws.json_at(info.commit, ws.paths_at(info.commit)["metrics"]) or {}
@@ -313,7 +322,14 @@ class ModelServer:
                     # stage's next holder is loaded below (or the error says what to do).
                     self.current = None
                     log.error("stopped serving %s@%s: it was retired", self.name, cur.version)
-                held = st.holder(self.name, self.stage)
+                if self.pinned:
+                    held = self.pinned
+                    if _retired(st, self.name, held):
+                        raise ModelopsError(
+                            f"{self.name}@{held} was retired; serve a live version or a stage"
+                        )
+                else:
+                    held = st.holder(self.name, self.stage)
                 if held is None:
                     raise ModelopsError(f"no version of {self.name} holds {self.stage!r} any more")
                 if self.current is not None and held == self.current.version:
@@ -556,21 +572,34 @@ def app_from_env():
 
     cfg = json.loads(os.environ[CONFIG_ENV])
     settings = params.load(Path(cfg["root"]) / "params.yaml").serving
-    return create_app(ModelServer(cfg["root"], cfg["name"], cfg["stage"], settings))
+    return create_app(
+        ModelServer(cfg["root"], cfg["name"], cfg["stage"], settings, cfg.get("version"))
+    )
 
 
 def serve(
-    root: str, name: str, stage: str, settings: ServingParams, host: str, port: int, workers: int
+    root: str,
+    name: str,
+    stage: str | None,
+    settings: ServingParams,
+    host: str,
+    port: int,
+    workers: int,
+    version: str | None = None,
 ) -> None:
-    """Load once to fail early and clearly, then run uvicorn."""
+    """Load once to fail early and clearly, then run uvicorn. With ``version`` that version
+    is served (pinned) instead of the stage's holder."""
     import uvicorn
 
     token_from_env(settings)  # before loading: refuse an empty token at once
-    server = ModelServer(root, name, stage, settings)
+    server = ModelServer(root, name, stage, settings, version)
     server.current = server.load()
-    log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, stage, host, port)
+    how = f"follows {stage}" if stage else "pinned"
+    log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, how, host, port)
     if workers > 1:
-        os.environ[CONFIG_ENV] = json.dumps({"root": root, "name": name, "stage": stage})
+        os.environ[CONFIG_ENV] = json.dumps(
+            {"root": root, "name": name, "stage": stage, "version": version}
+        )
         uvicorn.run(
             "modelops.serving:app_from_env",
             factory=True,
