@@ -164,6 +164,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append(f"model: {m['path']} md5 {m['md5']} sha256 {m['sha256']}")
     if d["metrics"]:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in d["metrics"].items()))
+    # The rest of the lineage --json has: where the data came from, and the params.
+    for section in ("data", "params"):
+        if lin.get(section):
+            lines.append(f"{section}: " + _safe(" ".join(_flat(lin[section]))))
     lines += ["events:"] + [
         f"  {e['time']}  {_safe(e['tag'])}  {_safe(e['summary'])}"
         + (f"  ({_safe(_details(e))})" if _details(e) else "")
@@ -171,6 +175,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     _emit(args, d, "\n".join(lines))
     return 0
+
+
+def _flat(tree: Any, prefix: str = "") -> list[str]:
+    """``a.b=value`` for every leaf of nested dicts (lists and scalars as JSON would show)."""
+    if not isinstance(tree, dict):
+        return [f"{prefix}={tree if isinstance(tree, str) else json.dumps(tree)}"]
+    return [f for k, v in tree.items() for f in _flat(v, f"{prefix}.{k}" if prefix else str(k))]
 
 
 def _details(event: dict[str, Any]) -> str:
