@@ -7,6 +7,7 @@ print. Errors are ``ModelopsError`` subclasses with one-line messages.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,7 +246,8 @@ def checkout(
     finally:
         staged.discard()
         ws.close_dvc()
-    return CheckedOut(**vars(info), carried_remotes=carried)
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+    return CheckedOut(**fields, carried_remotes=carried)
 
 
 @dataclass

@@ -202,15 +202,22 @@ class Workspace:
         )
         if not edits and not set_default:
             return written
+        from dvc.config import ConfigError
+
         local = self.root / ".dvc" / "config.local"
         os.close(os.open(local, os.O_WRONLY | os.O_CREAT, 0o600))  # DVC rewrites it in place
         local.chmod(0o600)
-        with conf.edit("local") as edit:
-            for name, missing in edits.items():
-                edit["remote"].setdefault(name, {}).update(missing)
-                written.append(name)
-            if set_default:
-                edit["core"]["remote"] = default
+        try:
+            with conf.edit("local") as edit:
+                for name, missing in edits.items():
+                    edit["remote"].setdefault(name, {}).update(missing)
+                    written.append(name)
+                if set_default:
+                    edit["core"]["remote"] = default
+        except ConfigError:
+            # The checkout is done; a revision whose config DVC cannot read even with the
+            # workspace's remotes is left as it is (DVC then says what is wrong with it).
+            return []
         return sorted(set(written) | ({default} if set_default else set()))
 
     def artifact_path_at(self, rev: str, name: str) -> str:
