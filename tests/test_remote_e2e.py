@@ -352,6 +352,10 @@ def test_a_remote_added_after_the_versions_serves_them(
     assert cli.main(["publish", "--all"]) == 0
     assert "then pushed 2 tag(s) to origin" in capsys.readouterr().out
     assert (store / "files/md5" / v1[:2] / v1[2:]).is_file()  # the old version's bytes too
+    # gc skipped the revisions DVC could not read, and so offered live versions' bytes
+    assert cli.main(["gc", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert v1[2:] not in out and v2[2:] not in out
     shutil.rmtree(repo / ".dvc/cache")  # from here on, only the remote has them
 
     info, md5 = api.get(version="v0.0.1", output=tmp_path / "v1.npz")
