@@ -184,7 +184,7 @@ class Workspace:
         used (``settings``, from ``remote_settings`` before the move), write what it lacks
         into .dvc/config.local (kept 0600), so that DVC and modelops still reach them there.
         Keys the revision defines itself are left to it. Returns the remotes written."""
-        from dvc.config import Config
+        from dvc.config import Config, ConfigError
 
         conf = Config(str(self.root / ".dvc"), validate=False)
         below = conf.load_config_to_level("local")  # system, global and the revision's own
@@ -202,8 +202,6 @@ class Workspace:
         )
         if not edits and not set_default:
             return written
-        from dvc.config import ConfigError
-
         local = self.root / ".dvc" / "config.local"
         os.close(os.open(local, os.O_WRONLY | os.O_CREAT, 0o600))  # DVC rewrites it in place
         local.chmod(0o600)
