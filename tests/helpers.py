@@ -158,14 +158,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(repo: Path, token: str | None = None):
+def server(repo: Path, token: str | None = None, what: tuple[str, ...] = ("--stage", "prod")):
+    """``modelops serve`` (of prod, or ``what``) on a free loopback port; yields its URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
     if token:
         env["MODELOPS_TOKEN"] = token
     log = open(repo.parent / f"server-{port}.log", "w")  # noqa: SIM115 (outlives this frame)
     proc = PROCS[f"http://127.0.0.1:{port}"] = subprocess.Popen(
-        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
+        [str(BIN / "modelops"), "serve", *what, "--port", str(port)],
         cwd=repo,
         env=env,
         stdout=log,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from dvc import api as dvc_api
 
 from modelops import api, cli
+from modelops.params import yaml_loads
 from tests.helpers import cli_error, copy_repo, dvc, git, set_params, tree_state
 
 pytestmark = pytest.mark.e2e
@@ -59,12 +61,17 @@ def test_grid_in_parallel_then_best_to_a_branch(repo: Path, capsys):
     winner = out.splitlines()[2].split()[1]  # the rank-1 row
     assert by_name[winner]["f1"] == best_f1  # ties are broken by name
     assert "train.epochs" in out and "train.l2" in out
+    # Issue 13, item 23: integer params print as the integers they are (not 300.0)
+    assert re.search(r"train\.epochs=(50|300) train\.l2=(0\.0001|0\.5)\b", out), out
+    assert ".0 " not in out.split("train.epochs=", 1)[1].split("train.l2")[0]
     # log_loss ranks the other way round by default
     board = api.exp_best("log_loss")
     assert not board.higher_is_better
     assert board.best.value == min(r["log_loss"] for r in rows)
     git(repo, "checkout", "-q", "best-run")
     assert metrics(repo) == {k: by_name[winner][k] for k in metrics(repo)}
+    epochs = yaml_loads((repo / "params.yaml").read_text())["train"]["epochs"]
+    assert type(epochs) is int and f"train.epochs={epochs} " in out  # the schema's type
 
 
 def test_exp_best_refusals(repo: Path, capsys):

@@ -318,6 +318,21 @@ def test_show_and_history(repo: Path, capsys):
     assert "model#prod#1" in out and "model@v0.0.2" in out
     assert cli.main(["list"]) == 0
     assert "v0.0.1   prod" in capsys.readouterr().out
+    # Issue 13, item 23: show's text carries the lineage --json has (data and params) ...
+    assert cli.main(["show", "model@v0.0.1"]) == 0
+    text = capsys.readouterr().out
+    assert f"train_md5={shown['lineage']['data']['train_md5']}" in text
+    assert "source.kind=breast_cancer" in text and " train.l2=0.001 " in text
+    # ... and history's says which promotion was forced, why, and where a rollback came from
+    api.promote("model@v0.0.2", stage="prod", force=True, reason="try it")  # fails the gate
+    api.rollback(stage="prod")
+    assert cli.main(["history"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    forced = next(r for r in rows if "model#prod#2" in r)
+    assert "forced; previous v0.0.1; reason: try it" in forced
+    assert "from v0.0.2" in next(r for r in rows if "model#prod#3" in r)
+    assert cli.main(["show", "model@v0.0.2"]) == 0
+    assert "(forced; previous v0.0.1; reason: try it)" in capsys.readouterr().out
     # Issue 13, item 23: the gate's metric is listed even when four others sort before it.
     set_params(repo, **{"registry.gate.metric": "roc_auc"})
     assert cli.main(["list"]) == 0

@@ -288,3 +288,52 @@ def test_make_remote_targets(project: Path, tmp_path: Path):
     assert any(store.rglob("*"))
     usage = subprocess.run([*make, "remote-s3"], cwd=project, capture_output=True, text=True)
     assert usage.returncode != 0 and "usage: make remote-s3 URL=s3://" in usage.stdout
+
+
+def test_a_remote_added_after_the_versions_serves_them(
+    base: Path,
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
+):
+    """Issue 13, item 19: DVC's documented set-up (``dvc remote add -d`` committed, a
+    ``--local`` setting beside it) made after v0.0.1 and v0.0.2 were registered. Their
+    commits' .dvc/config has no such remote, and DVC lays config.local over it: publish,
+    get and checkout of them use the workspace's remote instead of failing."""
+    repo = tmp_path / "repo"
+    shutil.copytree(base, repo, symlinks=True)
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "origin.git"))
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    store = tmp_path / "store"
+    dvc(repo, "remote", "add", "-d", "store", str(store))
+    git(repo, "commit", "-q", "-am", "the team's remote")
+    dvc(repo, "remote", "modify", "--local", "store", "jobs", "2")  # what DVC allows locally
+    monkeypatch.chdir(repo)
+    v1, v2 = lock_md5(repo, "model@v0.0.1"), lock_md5(repo, "model@v0.0.2")
+
+    assert cli.main(["publish", "--all"]) == 0
+    assert "then pushed 2 tag(s) to origin" in capsys.readouterr().out
+    assert (store / "files/md5" / v1[:2] / v1[2:]).is_file()  # the old version's bytes too
+    # gc skipped the revisions DVC could not read, and so offered live versions' bytes
+    assert cli.main(["gc", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert v1[2:] not in out and v2[2:] not in out
+    shutil.rmtree(repo / ".dvc/cache")  # from here on, only the remote has them
+
+    info, md5 = api.get(version="v0.0.1", output=tmp_path / "v1.npz")
+    assert info.version == "v0.0.1"
+    assert md5 == v1 == hashlib.md5((tmp_path / "v1.npz").read_bytes()).hexdigest()
+
+    assert cli.main(["checkout", "model@v0.0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "predates DVC remote 'store'" in out and "kept in .dvc/config.local" in out
+    assert hashlib.md5((repo / "models/model.npz").read_bytes()).hexdigest() == v1
+    local = repo / ".dvc/config.local"
+    assert local.stat().st_mode & 0o777 == 0o600 and str(store) in local.read_text()
+    assert git(repo, "status", "--porcelain").stdout == ""  # nothing committed changed
+    assert "configuration error" not in dvc(repo, "status").stderr  # DVC works here too
+    # ... and modelops, from the old commit, reaches the newer version on the remote
+    assert api.get(version="v0.0.2", output=tmp_path / "v2.npz")[1] == v2
+    assert cli.main(["checkout", "model@v0.0.2"]) == 0
+    assert "predates" not in capsys.readouterr().out  # config.local holds it already
+    assert hashlib.md5((repo / "models/model.npz").read_bytes()).hexdigest() == v2

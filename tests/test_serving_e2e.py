@@ -341,6 +341,42 @@ def test_serve_refusals(repo: Path, capsys, monkeypatch):
     assert "no version of model holds stage 'staging'" in capsys.readouterr().err
     assert cli.main(["serve", "--stage", "prod", "--port", "0"]) == 2
     assert cli.main(["serve", "--stage", "qa"]) == 1
+    assert cli.main(["serve"]) == 2
+    assert "name the version: NAME@vX.Y.Z, --stage S or --version V" in capsys.readouterr().err
+    assert cli.main(["serve", "model@v0.0.1", "--stage", "prod"]) == 2
+    assert "name the version once" in capsys.readouterr().err
+    assert cli.main(["serve", "model@v9.9.9"]) == 1
+    assert "model@v9.9.9 is not registered" in capsys.readouterr().err
+
+
+def test_serve_pins_a_version_named_as_the_other_commands_do(
+    repo: Path, tmp_path: Path, records, capsys, monkeypatch
+):
+    """Issue 13, item 23: serve took only --stage. NAME@vX.Y.Z (or --version) serves that
+    version and no other: promotions do not move it; retiring it stops it, as a stage's
+    retired holder stops a server that follows the stage."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    pinned = api.reg.state(api.workspace(copy)).holder("model", "prod")
+    other = "v0.0.2" if pinned == "v0.0.1" else "v0.0.1"
+    with server(copy, what=(f"model@{pinned}",)) as u:
+        info = httpx.get(f"{u}/v1/model").json()
+        assert info["version"] == pinned and info["stage"] is None
+        assert httpx.post(f"{u}/v1/predict", json=records[:1]).json()["version"] == pinned
+        # prod moves on; a server following prod would swap, this one stays
+        api.promote(f"model@{other}", stage="prod", force=True, reason="test", root=copy)
+        assert httpx.post(f"{u}/v1/reload").json() == {
+            "swapped": False,
+            "version": pinned,
+            "error": None,
+        }
+        api.retire(f"model@{pinned}", reason="test", root=copy)
+        swap = httpx.post(f"{u}/v1/reload").json()
+        assert swap["version"] is None and f"model@{pinned} was retired" in swap["error"]
+        assert httpx.post(f"{u}/v1/predict", json=records[:1]).status_code == 503
+    monkeypatch.chdir(copy)  # a new server refuses it too, before binding
+    assert cli.main(["serve", "--version", pinned, "--port", str(free_port())]) == 1
+    assert f"model@{pinned} is retired and is not served" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("token", ["", "  "])

@@ -7,7 +7,9 @@ print. Errors are ``ModelopsError`` subclasses with one-line messages.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,7 +162,7 @@ def get(
 
 def checkout(
     ref: str, *, version: str | None = None, force: bool = False, root: str | Path = "."
-) -> reg.VersionInfo:
+) -> CheckedOut:
     """``git checkout <tag> && dvc checkout``, refusing to lose work or to half-succeed.
 
     Every output the version changes is copied out of the DVC cache (or the default
@@ -178,10 +180,13 @@ def checkout(
         with interrupts.as_interrupt():
             info, legacy, staged = _stage_checkout(ws, ref, version, force)
         label = f"{info.name}@{info.version}"
+        remotes = ws.remote_settings()  # the workspace's, before HEAD moves
         with interrupts.deferred():
             ws.run_git("checkout", "--quiet", *(["--force"] if force else []), info.commit)
             interrupts.pause_for_test("checkout-head-moved")
             staged.install()
+            # Issue 13, item 19: a version older than the remote keeps reaching it.
+            carried = ws.carry_remotes(remotes)
             if legacy:
                 ws.dvc_checkout(force=force)
     except interrupts.Finished:
@@ -199,7 +204,8 @@ def checkout(
             if staged is not None:
                 staged.discard()
             ws.close_dvc()
-    return info
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+    return CheckedOut(**fields, carried_remotes=carried)
 
 
 def _stage_checkout(ws: Workspace, ref: str, version: str | None, force: bool):
@@ -250,6 +256,14 @@ def _stage_checkout(ws: Workspace, ref: str, version: str | None, force: bool):
             with interrupts.deferred():
                 guess[2](retry=False).discard()
         raise
+
+
+@dataclass
+class CheckedOut(reg.VersionInfo):
+    """The version checked out, and the remotes its .dvc/config lacked that were written
+    into .dvc/config.local (issue 13, item 19)."""
+
+    carried_remotes: list[str] = field(default_factory=list)
 
 
 def verify(
@@ -376,24 +390,29 @@ def merge(branch: str, *, root: str | Path = "."):
 def serve(
     name: str | None = None,
     *,
-    stage: str,
+    stage: str | None = None,
+    version: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
     root: str | Path = ".",
 ) -> None:
-    """Serve the version holding ``stage`` over HTTP until interrupted."""
+    """Serve the version holding ``stage`` (following it) or ``version`` (pinned) over HTTP
+    until interrupted."""
     from modelops import serving
 
+    if bool(version) == bool(stage):
+        raise UsageError("give exactly one of --stage or --version")
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be between 1 and 65535")
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     ws = workspace(root)
-    name = reg.default_name(ws, name)
+    name, v = _name_version(ws, name, version)
     p = _params(ws)
-    reg.check_stage(stage, p.registry)
-    serving.serve(str(ws.root), name, stage, p.serving, host, port, workers)
+    if stage:
+        reg.check_stage(stage, p.registry)
+    serving.serve(str(ws.root), name, stage, p.serving, host, port, workers, version=v)
 
 
 def predict(

@@ -97,6 +97,11 @@ def cmd_checkout(args: argparse.Namespace) -> int:
         f"checked out {info.name}@{info.version} ({info.commit[:8]}, detached HEAD); "
         f"`git switch -` returns to your branch (then `dvc checkout`)"
     )
+    for name in info.carried_remotes:
+        print(
+            f"note: .dvc/config at {info.version} predates DVC remote {name!r}; the "
+            f"workspace's settings for it were kept in .dvc/config.local"
+        )
     return 0
 
 
@@ -159,6 +164,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append(f"model: {m['path']} md5 {m['md5']} sha256 {m['sha256']}")
     if d["metrics"]:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in d["metrics"].items()))
+    # The rest of the lineage --json has: where the data came from, and the params.
+    for section in ("data", "params"):
+        if lin.get(section):
+            lines.append(f"{section}: " + _safe(" ".join(_flat(lin[section]))))
     lines += ["events:"] + [
         f"  {e['time']}  {_safe(e['tag'])}  {_safe(e['summary'])}"
         + (f"  ({_safe(_details(e))})" if _details(e) else "")
@@ -166,6 +175,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     _emit(args, d, "\n".join(lines))
     return 0
+
+
+def _flat(tree: Any, prefix: str = "") -> list[str]:
+    """``a.b=value`` for every leaf of nested dicts (lists and scalars as JSON would show)."""
+    if not isinstance(tree, dict):
+        return [f"{prefix}={tree if isinstance(tree, str) else json.dumps(tree)}"]
+    return [f for k, v in tree.items() for f in _flat(v, f"{prefix}.{k}" if prefix else str(k))]
 
 
 def _details(event: dict[str, Any]) -> str:
@@ -263,7 +279,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from modelops import api
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    api.serve(args.name, stage=args.stage, host=args.host, port=args.port, workers=args.workers)
+    api.serve(
+        args.name,
+        stage=args.stage,
+        version=args.version,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
     return 0
 
 
@@ -439,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def stage_or_version(sp: argparse.ArgumentParser, verb: str) -> None:
         """NAME@vX.Y.Z | --stage S | --version V, exactly one (get, predict, monitor,
-        make-batch); ``_pick_version`` checks the positional form."""
+        make-batch, serve); ``_pick_version`` checks the positional form."""
         lead = f"{verb} " if verb else ""
         sp.set_defaults(name_may_hold_version=True)
         group = sp.add_mutually_exclusive_group()
@@ -554,11 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command(
         "serve",
         cmd_serve,
-        "Serve the version holding a stage over HTTP; follows "
-        "promotions and rollbacks without a restart",
+        "Serve the version holding a stage over HTTP, following promotions and rollbacks "
+        "without a restart; or one version (NAME@vX.Y.Z or --version), pinned",
     )
     name_arg(sp)
-    sp.add_argument("--stage", required=True, help="the stage to serve, e.g. prod")
+    stage_or_version(sp, "serve")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     sp.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     sp.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")

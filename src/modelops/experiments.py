@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from modelops.workspace import Workspace
 
 EXPERIMENT_TYPES = ("branch_base", "branch_commit")
+_MISSING = object()
 
 
 @dataclass
@@ -93,10 +94,36 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
         params = {
             k: v for k, v in r.items() if "." in k and "/" not in k and not k.startswith("paths.")
         }
+        params = exact_params(params, lambda file, rev=r["rev"]: _params_file(ws, rev, file))
         ranked.append(Ranked(r["Experiment"], r["rev"], value, params))
     sign = -1.0 if higher else 1.0
     ranked.sort(key=lambda x: (x.value is None, sign * (x.value or 0.0), x.name))
     return Leaderboard(metric, higher, ranked, notes)
+
+
+def exact_params(params: dict[str, Any], read: Callable[[str], Any]) -> dict[str, Any]:
+    """``params`` (exp_show's columns, ``[file:]dotted.key``) with the values their file holds
+    at the experiment's commit (``read(file)``): DVC's API turns every number into a float
+    (``train.epochs=200.0``) and 0 into None. A key the file does not hold as a scalar keeps
+    DVC's value."""
+    out = {}
+    for key, value in params.items():
+        file, _, dotted = key.rpartition(":")
+        node = read(file or "params.yaml")
+        for part in dotted.split("."):
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        out[key] = node if node is None or isinstance(node, bool | int | float | str) else value
+    return out
+
+
+def _params_file(ws: Workspace, rev: str, file: str) -> Any:
+    cache = ws.__dict__.setdefault("_params_at", {})
+    if (rev, file) not in cache:
+        try:
+            cache[rev, file] = ws.yaml_at(rev, file)
+        except Exception:  # not YAML (a .toml or broken file): DVC's values stand
+            cache[rev, file] = None
+    return cache[rev, file]
 
 
 def unsaved_changes(ws: Workspace, revs: list[str]) -> list[str]:

@@ -265,12 +265,14 @@ def _retired(st, name: str, version: str) -> bool:
 
 @dataclass
 class ModelServer:
-    """The model currently served, and how it follows the stage."""
+    """The model currently served, and how it follows the stage (or, ``pinned``, serves one
+    version until it is retired)."""
 
     root: str
     name: str
-    stage: str
+    stage: str | None
     settings: ServingParams
+    pinned: str | None = None
     current: Loaded | None = None
     last_error: str | None = None
     last_check: float | None = None
@@ -278,12 +280,18 @@ class ModelServer:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def load(self, version: str | None = None) -> Loaded:
-        """Fetch, verify and load the stage's version (or ``version``)."""
+        """Fetch, verify and load the stage's version (or ``version``, or the pinned one)."""
         from modelops import versions
         from modelops.workspace import Workspace
 
         ws = Workspace(self.root)
+        version = version or self.pinned
         got = versions.load(ws, self.name, version, None if version else self.stage)
+        if version and got.info.retired is not None:
+            raise RegistryError(
+                f"{self.name}@{version} is retired and is not served; serve a live version "
+                f"or a stage"
+            )
         return Loaded(
             got.info.version,
             got.info.commit,
@@ -309,7 +317,14 @@ class ModelServer:
                     # stage's next holder is loaded below (or the error says what to do).
                     self.current = None
                     log.error("stopped serving %s@%s: it was retired", self.name, cur.version)
-                held = st.holder(self.name, self.stage)
+                if self.pinned:
+                    held = self.pinned
+                    if _retired(st, self.name, held):
+                        raise RegistryError(
+                            f"{self.name}@{held} was retired; serve a live version or a stage"
+                        )
+                else:
+                    held = st.holder(self.name, self.stage)
                 if held is None:
                     raise RegistryError(f"no version of {self.name} holds {self.stage!r} any more")
                 if self.current is not None and held == self.current.version:
@@ -563,21 +578,34 @@ def app_from_env():
 
     cfg = json.loads(os.environ[CONFIG_ENV])
     settings = params.load(Path(cfg["root"]) / "params.yaml").serving
-    return create_app(ModelServer(cfg["root"], cfg["name"], cfg["stage"], settings))
+    return create_app(
+        ModelServer(cfg["root"], cfg["name"], cfg["stage"], settings, cfg.get("version"))
+    )
 
 
 def serve(
-    root: str, name: str, stage: str, settings: ServingParams, host: str, port: int, workers: int
+    root: str,
+    name: str,
+    stage: str | None,
+    settings: ServingParams,
+    host: str,
+    port: int,
+    workers: int,
+    version: str | None = None,
 ) -> None:
-    """Load once to fail early and clearly, then run uvicorn."""
+    """Load once to fail early and clearly, then run uvicorn. With ``version`` that version
+    is served (pinned) instead of the stage's holder."""
     import uvicorn
 
     token_from_env(settings)  # before loading: refuse an empty token at once
-    server = ModelServer(root, name, stage, settings)
+    server = ModelServer(root, name, stage, settings, version)
     server.current = server.load()
-    log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, stage, host, port)
+    how = f"follows {stage}" if stage else "pinned"
+    log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, how, host, port)
     if workers > 1:
-        os.environ[CONFIG_ENV] = json.dumps({"root": root, "name": name, "stage": stage})
+        os.environ[CONFIG_ENV] = json.dumps(
+            {"root": root, "name": name, "stage": stage, "version": version}
+        )
         uvicorn.run(
             "modelops.serving:app_from_env",
             factory=True,

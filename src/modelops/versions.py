@@ -55,10 +55,9 @@ def resolve(
 
 def artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
     """The bundle's path in the repository, as `dvc artifacts get` resolves it."""
-    import dvc.api
-
     try:
-        return dvc.api.artifacts_show(name, version=info.version, repo=str(ws.root))["path"]
+        # Through the workspace's DVC handle, so the workspace's remotes apply (item 19).
+        return ws.artifact_path_at(info.commit, name)
     except Exception as exc:  # DVC raises its own error types here
         raise RegistryError(
             f"{name}@{info.version}: dvc cannot resolve the artifact: {exc}"
@@ -77,7 +76,10 @@ def fetch(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
     if expected is None:
         raise BundleError(f"{name}@{info.version}: dvc.lock records no {path}")
     try:
-        data = dvc.api.read(path, repo=str(ws.root), rev=info.commit, mode="rb")
+        # The workspace's remotes: the version's commit may predate them (issue 13, item 19).
+        data = dvc.api.read(
+            path, repo=str(ws.root), rev=info.commit, mode="rb", config=ws.remote_settings()
+        )
     except Exception as exc:  # DVC's own types: missing object, unreachable remote, config
         raise WorkspaceError(
             f"{path} of {name}@{info.version}: DVC could not read it "

@@ -157,7 +157,75 @@ class Workspace:
     def dvc(self):
         from dvc.repo import Repo
 
-        return Repo(str(self.root))
+        # DVC reads an older revision's .dvc/config with today's config.local laid over it: a
+        # remote added since (credentials in config.local) then has no url, and DVC refuses
+        # or skips that revision. The workspace's remotes, laid over every revision, win.
+        return Repo(str(self.root), config=self.remote_settings() or None)
+
+    def remote_settings(self) -> dict[str, Any]:
+        """``core.remote`` and every ``remote`` section of the working tree (.dvc/config with
+        .dvc/config.local over it; relative paths made absolute), unvalidated: what DVC
+        should use at any revision."""
+        import copy
+
+        from dvc.config import Config
+
+        conf = Config(str(self.root / ".dvc"), validate=False)
+        out: dict[str, Any] = {}
+        if conf.get("remote"):
+            out["remote"] = copy.deepcopy(dict(conf["remote"]))
+        default = (conf.get("core") or {}).get("remote")
+        if default:
+            out["core"] = {"remote": default}
+        return out
+
+    def carry_remotes(self, settings: dict[str, Any]) -> list[str]:
+        """After HEAD moved to a revision whose .dvc/config predates remotes the workspace
+        used (``settings``, from ``remote_settings`` before the move), write what it lacks
+        into .dvc/config.local (kept 0600), so that DVC and modelops still reach them there.
+        Keys the revision defines itself are left to it. Returns the remotes written."""
+        from dvc.config import Config, ConfigError
+
+        conf = Config(str(self.root / ".dvc"), validate=False)
+        below = conf.load_config_to_level("local")  # system, global and the revision's own
+        have = conf.load_one("local")
+        written: list[str] = []
+        edits: dict[str, dict[str, Any]] = {}
+        for name, section in (settings.get("remote") or {}).items():
+            known = {**(below.get("remote") or {}).get(name, {}), **have["remote"].get(name, {})}
+            missing = {k: v for k, v in section.items() if k not in known}
+            if missing:
+                edits[name] = missing
+        default = (settings.get("core") or {}).get("remote")
+        set_default = bool(
+            default and not have["core"].get("remote") and not below.get("core", {}).get("remote")
+        )
+        if not edits and not set_default:
+            return written
+        local = self.root / ".dvc" / "config.local"
+        os.close(os.open(local, os.O_WRONLY | os.O_CREAT, 0o600))  # DVC rewrites it in place
+        local.chmod(0o600)
+        try:
+            with conf.edit("local") as edit:
+                for name, missing in edits.items():
+                    edit["remote"].setdefault(name, {}).update(missing)
+                    written.append(name)
+                if set_default:
+                    edit["core"]["remote"] = default
+        except ConfigError:
+            # The checkout is done; a revision whose config DVC cannot read even with the
+            # workspace's remotes is left as it is (DVC then says what is wrong with it).
+            return []
+        return sorted(set(written) | ({default} if set_default else set()))
+
+    def artifact_path_at(self, rev: str, name: str) -> str:
+        """The path (from the repository root) that ``name`` declares in dvc.yaml at ``rev``."""
+        from dvc.utils import as_posix
+
+        repo = self.dvc
+        with repo.switch(rev):
+            path = repo.artifacts.get_path(name)
+        return as_posix(path).lstrip("/")
 
     def close_dvc(self) -> None:
         """Release the DVC repo object (the next use opens a fresh one)."""
