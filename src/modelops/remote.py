@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import RegistryError, WorkspaceError
+from modelops.errors import BundleError, RegistryError, RemoteError
 from modelops.workspace import scrub
 
 if TYPE_CHECKING:
@@ -31,12 +31,12 @@ def default_remote(ws: Workspace, remote: str | None) -> str:
     remotes = ws.dvc.config.get("remote", {})
     name = remote or ws.dvc.config.get("core", {}).get("remote")
     if not name:
-        raise WorkspaceError(
+        raise RemoteError(
             "no DVC remote is configured; add one with `make remote-local DIR=...` or "
             "`make remote-s3 URL=s3://bucket/path ENDPOINT=...` (see README)"
         )
     if name not in remotes:
-        raise WorkspaceError(
+        raise RemoteError(
             f"DVC remote {name!r} is not configured ({', '.join(remotes) or 'none'})"
         )
     return name
@@ -91,7 +91,7 @@ def check_cache(ws: Workspace, labels: dict[str, str]) -> dict[str, str]:
         with open(path, "rb") as src:
             actual = content_md5(oid, src)
         if actual != oid:
-            raise WorkspaceError(
+            raise BundleError(
                 f"publish: {label} (object {oid}) is corrupt in the DVC cache: its bytes "
                 f"have md5 {actual} ({path}); nothing was pushed: delete that file, "
                 f"`dvc fetch` or `dvc repro` to restore it, then publish again"
@@ -132,11 +132,11 @@ def check_remote(
                 if actual == oid:
                     continue
         except Exception as exc:  # DVC and the fs libraries raise many types here
-            raise WorkspaceError(
+            raise RemoteError(
                 f"publish: cannot check {label} on DVC remote {remote!r} "
                 f"({scrub(str(exc), ws) or type(exc).__name__}); no tag was pushed"
             ) from None
-        raise WorkspaceError(
+        raise BundleError(
             f"publish: {label} (object {oid}) is corrupt on DVC remote {remote!r}: it holds "
             f"bytes with md5 {actual}; no tag was pushed: delete that object from the remote "
             f"(`dvc push` skips what is there), then publish again"
@@ -179,7 +179,7 @@ def publish(
     remote = default_remote(ws, remote)
     remotes = ws.run_git("remote").split()
     if git_remote not in remotes:
-        raise WorkspaceError(
+        raise RemoteError(
             f"git remote {git_remote!r} does not exist ({', '.join(remotes) or 'none'}); "
             f"add it with `git remote add {git_remote} URL` or pass --git-remote"
         )
@@ -198,7 +198,7 @@ def publish(
     try:
         ws.dvc.push(targets=targets, revs=commits, remote=remote, workspace=False)
     except Exception as exc:
-        raise WorkspaceError(
+        raise RemoteError(
             f"publish: pushing data to DVC remote {remote!r} failed "
             f"({scrub(str(exc), ws) or type(exc).__name__}); no tag was pushed: fix the remote "
             f"and run publish again"
@@ -206,13 +206,13 @@ def publish(
     try:
         present = set(odb.oids_exist(list(labels)))
     except Exception as exc:
-        raise WorkspaceError(
+        raise RemoteError(
             f"publish: cannot check DVC remote {remote!r} ({scrub(str(exc), ws)}); "
             f"no tag was pushed"
         ) from None
     missing = [labels[o] for o in labels if o not in present]
     if missing:
-        raise WorkspaceError(
+        raise RemoteError(
             f"publish: the remote lacks {missing[0]} after the push "
             f"({len(missing)} object(s) missing); no tag was pushed: run publish again"
         )
@@ -260,7 +260,7 @@ def gc(ws: Workspace, cloud: bool, dry: bool, remote: str | None) -> list[Collec
             paths = [odb.oid_to_path(h) for h in unused]
             size = sum(odb.fs.size(p) for p in paths)
         except Exception as exc:
-            raise WorkspaceError(f"gc: cannot list {where} ({scrub(str(exc), ws)})") from None
+            raise RemoteError(f"gc: cannot list {where} ({scrub(str(exc), ws)})") from None
         if not dry and unused:
             ogc(odb, used_ids)
         results.append(Collected(len(unused), size, sorted(paths), where))

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import InputError, WorkspaceError
+from modelops.errors import InputError, RemoteError, WorkspaceError
 from modelops.files import DIR_SUFFIX as _DIR
 from modelops.files import manifest_md5
 
@@ -194,7 +194,7 @@ class _Inputs:
     def _open(self, oid: str, path: str, record: str):
         try:
             found = self.user.open_object(oid)
-        except WorkspaceError as exc:
+        except (WorkspaceError, RemoteError) as exc:
             raise InputError(path, f"{path} of {self.ref}: {exc}; nothing was run") from None
         if found is None:
             remote = self.user.remote_name()

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from modelops.errors import WorkspaceError
+from modelops.errors import BundleError, RemoteError, WorkspaceError
 from modelops.files import md5_file
 
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -379,7 +379,7 @@ class Workspace:
                     repair.unlink()
         if bad is None and found is None:
             where = f"nor on the DVC remote {name!r}" if name else "and no DVC remote is configured"
-            raise WorkspaceError(
+            raise BundleError(
                 f"{label} of {ref} is not in the DVC cache {where}; nothing was changed "
                 f"(`dvc push` it from a machine that has it)"
             )
@@ -393,7 +393,7 @@ class Workspace:
             remote = f"DVC remote {name!r} does not hold it"
         else:
             remote = f"the copy on DVC remote {name!r} has md5 {actual}"
-        raise WorkspaceError(
+        raise BundleError(
             f"{label} of {ref} (object {oid}): {cache} and {remote}"
             f"{'; the corrupt cache copy was removed' if bad else ''}; nothing else was "
             f"changed: `dvc push` a good copy from a machine that has one, then check out again"
@@ -406,7 +406,7 @@ class Workspace:
             return odb.fs.open(path, "rb") if odb.fs.exists(path) else None
         except Exception as exc:  # DVC and the fs libraries raise many types here
             why = scrub(str(exc), self) or type(exc).__name__
-            raise WorkspaceError(f"DVC remote {name!r} cannot be reached ({why})") from None
+            raise RemoteError(f"DVC remote {name!r} cannot be reached ({why})") from None
 
     def dvc_checkout(self, force: bool = False) -> None:
         from dvc.repo import Repo
@@ -480,7 +480,7 @@ class Workspace:
             return odb.fs.open(path, "rb"), f"DVC remote {name!r}"
         except Exception as exc:  # DVC and the fs libraries raise many types here
             why = scrub(str(exc), self) or type(exc).__name__
-            raise WorkspaceError(f"DVC remote {name!r} cannot be reached ({why})") from None
+            raise RemoteError(f"DVC remote {name!r} cannot be reached ({why})") from None
 
     def tree_files(self, rel: str) -> list[str]:
         """Files under directory ``rel`` that DVC hashes (.dvcignore and DVC's defaults
