@@ -25,9 +25,30 @@ SKLEARN_MODELS = (
 )
 MODELS = NUMPY_MODELS + SKLEARN_MODELS
 LOWER_IS_BETTER = ("rmse", "mae", "log_loss")
+Direction = Literal["auto", "higher", "lower"]
 CLASSIFIERS = ("logistic_regression", "sklearn_logistic_regression")
 REGRESSORS = ("linear_regression", "ridge")
 # random_forest and hist_gradient_boosting fit either task.
+
+
+def higher_is_better(metric: str, direction: Direction = "auto") -> bool:
+    """The metric's direction: ``auto`` means lower for LOWER_IS_BETTER, higher for the rest."""
+    if direction == "auto":
+        return metric not in LOWER_IS_BETTER
+    return direction == "higher"
+
+
+def better(
+    metric: str, new: float, old: float, tolerance: float = 0.0, direction: Direction = "auto"
+) -> bool:
+    """Whether ``new`` is at least as good as ``old``, allowing it to be worse by ``tolerance``.
+
+    Ties pass: this is the gate's question ("is the candidate no worse?"), asked the same
+    way by ``promote``, the report and anything else that compares two values of a metric.
+    """
+    if higher_is_better(metric, direction):
+        return new >= old - tolerance
+    return new <= old + tolerance
 
 
 # Upper bounds: beyond them the code cannot run (memory, timers), not a taste limit.
@@ -230,12 +251,10 @@ class GateParams(_Section):
     metric: str = "f1"
     tolerance: float = Field(0.0, ge=0)
     # auto: lower is better for rmse, mae and log_loss; higher for the rest.
-    direction: Literal["auto", "higher", "lower"] = "auto"
+    direction: Direction = "auto"
 
     def higher_is_better(self) -> bool:
-        if self.direction == "auto":
-            return self.metric not in LOWER_IS_BETTER
-        return self.direction == "higher"
+        return higher_is_better(self.metric, self.direction)
 
 
 class RegistryParams(_Section):
