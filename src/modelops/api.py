@@ -57,8 +57,7 @@ def register(
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     _params(ws)  # a broken params.yaml is reported before any tag is written
-    with ws.lock():
-        return reg.register(ws, name, bump, v, message)
+    return reg.register(ws, name, bump, v, message)
 
 
 def promote(
@@ -74,8 +73,7 @@ def promote(
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.promote(ws, registry, name, v, stage, force, reason)
+    return reg.promote(ws, registry, name, v, stage, force, reason)
 
 
 def rollback(
@@ -85,8 +83,7 @@ def rollback(
     ws = workspace(root)
     name, _ = _name_version(ws, name, None)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.rollback(ws, registry, name, stage, to)
+    return reg.rollback(ws, registry, name, stage, to)
 
 
 def retire(
@@ -101,8 +98,7 @@ def retire(
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.retire(ws, registry, name, v, reason, force)
+    return reg.retire(ws, registry, name, v, reason, force)
 
 
 def _artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
@@ -303,7 +299,7 @@ def show(ref: str, *, version: str | None = None, root: str | Path = ".") -> dic
 def _event(e: reg.Event) -> dict[str, Any]:
     d = e.data
     return {
-        "time": reg._iso(e.time),
+        "time": reg.iso(e.time),
         "tag": e.tag,
         "event": d.get("action", e.kind),
         "version": e.version,

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.errors import InputError, WorkspaceError
 
 if TYPE_CHECKING:
-    from modelops.registry import VersionInfo
+    from modelops.registry.state import VersionInfo
     from modelops.workspace import Workspace
 
 CHUNK = 1 << 20
