@@ -52,7 +52,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
     """Rank the current commit's experiments by ``metric`` (missing values rank last)."""
     import dvc.api
 
-    from modelops.params import LOWER_IS_BETTER
+    from modelops.params import higher_is_better
 
     rows = dvc.api.exp_show(repo=str(ws.root))
     exps = [r for r in rows if r.get("typ") in EXPERIMENT_TYPES and r.get("Experiment")]
@@ -82,7 +82,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
             f"--metric {metric!r} is not a metric here; known metrics: {', '.join(known)}"
         )
     if higher is None:
-        higher = metric not in LOWER_IS_BETTER
+        higher = higher_is_better(metric)
     ranked, notes = [], [why] if failed else []
     for r in done:
         value = next((v for k, v in r.items() if _key(k) == metric), None)

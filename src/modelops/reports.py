@@ -31,6 +31,26 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _verdict(gate: GateParams, against: str, by_name: dict[str, Any]) -> dict[str, Any] | None:
+    """The gate's verdict on the workspace's metric against ``against``'s (None without one)."""
+    from modelops.params import better
+
+    metric = gate.metric
+    m = by_name.get(metric)
+    if m is None or m["new"] is None:
+        return None
+    if m["old"] is None:
+        passed, note = True, f"{against} has no {metric}"
+    else:
+        passed = better(metric, m["new"], m["old"], gate.tolerance, gate.direction)
+        word = "higher" if gate.higher_is_better() else "lower"
+        note = (
+            f"{metric} {m['new']:.6g} vs {m['old']:.6g} "
+            f"({word} is better, tolerance {gate.tolerance:g})"
+        )
+    return {"metric": metric, "passed": passed, "note": note}
+
+
 def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) -> dict[str, Any]:
     """The report as data (the md and json formats render this)."""
     import subprocess
@@ -48,24 +68,7 @@ def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) 
             old, new = _number(d.get("old")), _number(d.get("new"))
             delta = new - old if old is not None and new is not None else None
             metrics.append({"name": name, "old": old, "new": new, "delta": delta})
-    by_name = {m["name"]: m for m in metrics}
-    verdict = None
-    if gate.metric in by_name and by_name[gate.metric]["new"] is not None:
-        m = by_name[gate.metric]
-        higher = gate.higher_is_better()
-        if m["old"] is None:
-            passed, note = True, f"{against} has no {gate.metric}"
-        else:
-            passed = (
-                m["new"] >= m["old"] - gate.tolerance
-                if higher
-                else m["new"] <= m["old"] + gate.tolerance
-            )
-            note = (
-                f"{gate.metric} {m['new']:.6g} vs {m['old']:.6g} "
-                f"({'higher' if higher else 'lower'} is better, tolerance {gate.tolerance:g})"
-            )
-        verdict = {"metric": gate.metric, "passed": passed, "note": note}
+    verdict = _verdict(gate, against, {m["name"]: m for m in metrics})
     plots = None
     if plots_dir:
         proc = subprocess.run(
