@@ -178,15 +178,17 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
         ws.commit_of(branch_name)
     except WorkspaceError:
         raise UsageError(f"{branch_name!r} is not a branch or revision here") from None
-    generated = generated_paths(ws)
     head = ws.head()
-    descendant = (
-        subprocess.run(
-            ["git", "merge-base", "--is-ancestor", head, branch_name], cwd=ws.root
-        ).returncode
-        == 0
-    )
-    if descendant and ws.commit_of(branch_name) != head:
+
+    def is_ancestor(a: str, b: str) -> bool:
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", a, b], cwd=ws.root)
+        return proc.returncode == 0
+
+    # Asked of the commit graph, not read from git's (translatable) "Already up to date".
+    if is_ancestor(branch_name, head):
+        return MergeResult(None, [], [], [])
+    generated = generated_paths(ws)
+    if is_ancestor(head, branch_name):
         return _fast_forward(ws, branch_name, generated)
     proc = subprocess.run(
         ["git", "merge", "--no-commit", "--no-ff", branch_name],
@@ -198,8 +200,6 @@ def merge(ws: Workspace, branch_name: str) -> MergeResult:
     if proc.returncode != 0 and not conflicts:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise WorkspaceError(f"git merge {branch_name}: {detail[-1] if detail else 'failed'}")
-    if "Already up to date" in proc.stdout:
-        return MergeResult(None, [], [], [])
     hand = [c for c in conflicts if not _is_generated(c, generated)]
     if hand:
         raise WorkspaceError(
