@@ -33,7 +33,7 @@ def _number(v: Any) -> float | None:
 
 def _verdict(gate: GateParams, against: str, by_name: dict[str, Any]) -> dict[str, Any] | None:
     """The gate's verdict on the workspace's metric against ``against``'s (None without one)."""
-    from modelops.params import better
+    from modelops.params import better, higher_is_better
 
     metric = gate.metric
     m = by_name.get(metric)
@@ -43,7 +43,7 @@ def _verdict(gate: GateParams, against: str, by_name: dict[str, Any]) -> dict[st
         passed, note = True, f"{against} has no {metric}"
     else:
         passed = better(metric, m["new"], m["old"], gate.tolerance, gate.direction)
-        word = "higher" if gate.higher_is_better() else "lower"
+        word = "higher" if higher_is_better(metric, gate.direction) else "lower"
         note = (
             f"{metric} {m['new']:.6g} vs {m['old']:.6g} "
             f"({word} is better, tolerance {gate.tolerance:g})"

@@ -38,10 +38,10 @@ def gate(
 ) -> Gate:
     """Compare the candidate's committed metrics with the holder's (a missing holder or
     holder metric passes; a candidate without the metric is an error)."""
-    from modelops.params import better
+    from modelops.params import better, higher_is_better
 
     metric = g.metric
-    higher = g.higher_is_better()
+    higher = higher_is_better(metric, g.direction)
     cand_metrics = metrics_at(ws, cand.commit)
     if metric not in cand_metrics:
         raise RegistryError(
