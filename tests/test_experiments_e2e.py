@@ -171,6 +171,13 @@ def test_merge_of_a_plain_descendant_fast_forwards(repo: Path, capsys):
     assert git(repo, "status", "--porcelain").stdout == ""
     assert "up to date" in dvc(repo, "status").stdout
     assert "l2: 0.02" in (repo / "params.yaml").read_text()
+    # Issue 14: nothing left to merge is read from the commit graph, not from git's English
+    capsys.readouterr()
+    for merged in ("ahead", "main", "HEAD~1"):
+        assert cli.main(["merge", merged]) == 0
+        assert capsys.readouterr().out.strip() == f"already up to date with {merged}"
+    assert git(repo, "rev-parse", "HEAD").stdout.strip() == target
+    assert git(repo, "status", "--porcelain").stdout == ""
 
 
 def test_conflicting_params_stop_in_merging_state(repo: Path, capsys):

@@ -61,8 +61,7 @@ def register(
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     _params(ws)  # a broken params.yaml is reported before any tag is written
-    with ws.lock():
-        return reg.register(ws, name, bump, v, message)
+    return reg.register(ws, name, bump, v, message)
 
 
 def promote(
@@ -78,8 +77,7 @@ def promote(
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.promote(ws, registry, name, v, stage, force, reason)
+    return reg.promote(ws, registry, name, v, stage, force, reason)
 
 
 def rollback(
@@ -89,8 +87,7 @@ def rollback(
     ws = workspace(root)
     name, _ = _name_version(ws, name, None)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.rollback(ws, registry, name, stage, to)
+    return reg.rollback(ws, registry, name, stage, to)
 
 
 def retire(
@@ -105,8 +102,7 @@ def retire(
     ws = workspace(root)
     name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
-    with ws.lock():
-        return reg.retire(ws, registry, name, v, reason, force)
+    return reg.retire(ws, registry, name, v, reason, force)
 
 
 def fetch_bundle(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
@@ -328,7 +324,7 @@ def show(ref: str, *, version: str | None = None, root: str | Path = ".") -> dic
 def _event(e: reg.Event) -> dict[str, Any]:
     d = e.data
     return {
-        "time": reg._iso(e.time),
+        "time": reg.iso(e.time),
         "tag": e.tag,
         "event": d.get("action", e.kind),
         "version": e.version,

@@ -63,6 +63,17 @@ class RegistryError(ModelopsError):
     exit_code = 6
 
 
+class TagExists(RegistryError):
+    """A git tag of that name is already there (another writer took it, or it was made before).
+
+    Raised from a check on the ref itself, never from git's wording, so the registry can
+    retry with a fresh name."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        super().__init__(f"tag {tag} already exists")
+
+
 class WorkspaceError(ModelopsError):
     """The checkout is not in a state that allows the operation (dirty tree, stale pipeline)."""
 

@@ -53,7 +53,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
     """Rank the current commit's experiments by ``metric`` (missing values rank last)."""
     import dvc.api
 
-    from modelops.params import LOWER_IS_BETTER
+    from modelops.params import higher_is_better
 
     rows = dvc.api.exp_show(repo=str(ws.root))
     exps = [r for r in rows if r.get("typ") in EXPERIMENT_TYPES and r.get("Experiment")]
@@ -83,7 +83,7 @@ def leaderboard(ws: Workspace, metric: str, higher: bool | None) -> Leaderboard:
             f"--metric {metric!r} is not a metric here; known metrics: {', '.join(known)}"
         )
     if higher is None:
-        higher = metric not in LOWER_IS_BETTER
+        higher = higher_is_better(metric)
     ranked, notes = [], [why] if failed else []
     for r in done:
         value = next((v for k, v in r.items() if _key(k) == metric), None)
@@ -242,13 +242,14 @@ def _start_merge(
 
     from modelops import interrupts
 
-    descendant = (
-        subprocess.run(
-            ["git", "merge-base", "--is-ancestor", head, branch_name], cwd=ws.root
-        ).returncode
-        == 0
-    )
-    if descendant and ws.commit_of(branch_name) != head:
+    def is_ancestor(a: str, b: str) -> bool:
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", a, b], cwd=ws.root)
+        return proc.returncode == 0
+
+    # Asked of the commit graph, not read from git's (translatable) "Already up to date".
+    if is_ancestor(branch_name, head):
+        return None
+    if is_ancestor(head, branch_name):
         return _fast_forward(ws, branch_name, generated)
     with interrupts.deferred():
         proc = subprocess.run(
@@ -261,8 +262,6 @@ def _start_merge(
         if proc.returncode != 0 and not conflicts:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise WorkspaceError(f"git merge {branch_name}: {detail[-1] if detail else 'failed'}")
-        if "Already up to date" in proc.stdout:
-            return None
         hand = [c for c in conflicts if not _is_generated(c, generated)]
         if hand:
             raise WorkspaceError(

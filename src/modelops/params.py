@@ -25,6 +25,7 @@ SKLEARN_MODELS = (
 )
 MODELS = NUMPY_MODELS + SKLEARN_MODELS
 LOWER_IS_BETTER = ("rmse", "mae", "log_loss")
+Direction = Literal["auto", "higher", "lower"]
 CLASSIFIERS = ("logistic_regression", "sklearn_logistic_regression")
 REGRESSORS = ("linear_regression", "ridge")
 # random_forest and hist_gradient_boosting fit either task.
@@ -37,6 +38,26 @@ AUTO_MODEL = {"classification": "logistic_regression", "regression": "linear_reg
 # registry.gate.metric and monitor.metric: auto. Both are among the names evaluate writes
 # for the task (evaluation.classification_metrics / regression_metrics).
 AUTO_METRIC = {"classification": "f1", "regression": "r2"}
+
+
+def higher_is_better(metric: str, direction: Direction = "auto") -> bool:
+    """The metric's direction: ``auto`` means lower for LOWER_IS_BETTER, higher for the rest."""
+    if direction == "auto":
+        return metric not in LOWER_IS_BETTER
+    return direction == "higher"
+
+
+def better(
+    metric: str, new: float, old: float, tolerance: float = 0.0, direction: Direction = "auto"
+) -> bool:
+    """Whether ``new`` is at least as good as ``old``, allowing it to be worse by ``tolerance``.
+
+    Ties pass: this is the gate's question ("is the candidate no worse?"), asked the same
+    way by ``promote``, the report and anything else that compares two values of a metric.
+    """
+    if higher_is_better(metric, direction):
+        return new >= old - tolerance
+    return new <= old + tolerance
 
 
 # Upper bounds: beyond them the code cannot run (memory, timers), not a taste limit.
@@ -195,13 +216,6 @@ def resolve_metric(setting: str, task: str | None) -> str:
     return AUTO_METRIC.get(task or "classification", "f1")
 
 
-def higher_is_better(metric: str, direction: str = "auto") -> bool:
-    """auto: lower is better for rmse, mae and log_loss; higher for the rest."""
-    if direction == "auto":
-        return metric not in LOWER_IS_BETTER
-    return direction == "higher"
-
-
 class TrainParams(_Section):
     # auto: logistic_regression for classification, linear_regression for regression.
     model: Literal[("auto", *MODELS)] = "auto"  # type: ignore[valid-type]
@@ -295,7 +309,7 @@ class GateParams(_Section):
     metric: str = "auto"
     tolerance: float = Field(0.0, ge=0)
     # auto: lower is better for rmse, mae and log_loss; higher for the rest.
-    direction: Literal["auto", "higher", "lower"] = "auto"
+    direction: Direction = "auto"
 
     def metric_for(self, task: str | None) -> str:
         return resolve_metric(self.metric, task)

@@ -36,9 +36,7 @@ def default_remote(ws: Workspace, remote: str | None) -> str:
             "`make remote-s3 URL=s3://bucket/path ENDPOINT=...` (see README)"
         )
     if name not in remotes:
-        raise RemoteError(
-            f"DVC remote {name!r} is not configured ({', '.join(remotes) or 'none'})"
-        )
+        raise RemoteError(f"DVC remote {name!r} is not configured ({', '.join(remotes) or 'none'})")
     return name
 
 

@@ -31,12 +31,33 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _verdict(gate: GateParams, against: str, by_name: dict[str, Any]) -> dict[str, Any] | None:
+    """The gate's verdict on the workspace's metric against ``against``'s (None without one)."""
+    from modelops.params import better, higher_is_better, task_of_metrics
+
+    # auto: f1 or r2, by the task the workspace's metrics were written for
+    metric = gate.metric_for(
+        task_of_metrics([n for n, m in by_name.items() if m["new"] is not None])
+    )
+    m = by_name.get(metric)
+    if m is None or m["new"] is None:
+        return None
+    if m["old"] is None:
+        passed, note = True, f"{against} has no {metric}"
+    else:
+        passed = better(metric, m["new"], m["old"], gate.tolerance, gate.direction)
+        word = "higher" if higher_is_better(metric, gate.direction) else "lower"
+        note = (
+            f"{metric} {m['new']:.6g} vs {m['old']:.6g} "
+            f"({word} is better, tolerance {gate.tolerance:g})"
+        )
+    return {"metric": metric, "passed": passed, "note": note}
+
+
 def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) -> dict[str, Any]:
     """The report as data (the md and json formats render this)."""
     import subprocess
     import sys
-
-    from modelops.params import task_of_metrics
 
     label, commit = resolve_against(ws, against)
     params = []
@@ -50,26 +71,7 @@ def build(ws: Workspace, against: str, gate: GateParams, plots_dir: str | None) 
             old, new = _number(d.get("old")), _number(d.get("new"))
             delta = new - old if old is not None and new is not None else None
             metrics.append({"name": name, "old": old, "new": new, "delta": delta})
-    by_name = {m["name"]: m for m in metrics}
-    new_names = [m["name"] for m in metrics if m["new"] is not None]
-    metric = gate.metric_for(task_of_metrics(new_names))
-    verdict = None
-    if metric in by_name and by_name[metric]["new"] is not None:
-        m = by_name[metric]
-        higher = gate.higher_is_better(metric)
-        if m["old"] is None:
-            passed, note = True, f"{against} has no {metric}"
-        else:
-            passed = (
-                m["new"] >= m["old"] - gate.tolerance
-                if higher
-                else m["new"] <= m["old"] + gate.tolerance
-            )
-            note = (
-                f"{metric} {m['new']:.6g} vs {m['old']:.6g} "
-                f"({'higher' if higher else 'lower'} is better, tolerance {gate.tolerance:g})"
-            )
-        verdict = {"metric": metric, "passed": passed, "note": note}
+    verdict = _verdict(gate, against, {m["name"]: m for m in metrics})
     plots = None
     if plots_dir:
         proc = subprocess.run(

@@ -41,7 +41,7 @@ from modelops.files import DIR_SUFFIX as _DIR
 from modelops.files import manifest_md5
 
 if TYPE_CHECKING:
-    from modelops.registry import VersionInfo
+    from modelops.registry.state import VersionInfo
     from modelops.workspace import Workspace
 
 CHUNK = 1 << 20

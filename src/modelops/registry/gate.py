@@ -1,0 +1,80 @@
+"""The quality gate: may a candidate take a stage from its holder, by the configured metric?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import RegistryError
+
+if TYPE_CHECKING:
+    from modelops.params import GateParams
+    from modelops.registry.state import VersionInfo
+    from modelops.workspace import Workspace
+
+
+@dataclass
+class Gate:
+    metric: str
+    candidate: float | None
+    holder: float | None
+    holder_version: str | None
+    tolerance: float
+    higher_is_better: bool
+    passed: bool
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def metrics_at(ws: Workspace, commit: str) -> dict[str, Any]:
+    """The metrics file committed at ``commit`` (path from params.yaml at that commit)."""
+    return ws.json_at(commit, ws.paths_at(commit)["metrics"]) or {}
+
+
+def gate(
+    ws: Workspace, g: GateParams, name: str, cand: VersionInfo, holder: VersionInfo | None
+) -> Gate:
+    """Compare the candidate's committed metrics with the holder's (a missing holder or
+    holder metric passes; a candidate without the metric is an error)."""
+    from modelops.params import better, higher_is_better, task_of_metrics
+
+    cand_metrics = metrics_at(ws, cand.commit)
+    # auto: the candidate's own task decides (f1 for classification, r2 for regression).
+    metric = g.metric_for(task_of_metrics(cand_metrics))
+    higher = higher_is_better(metric, g.direction)
+    if metric not in cand_metrics:
+        setting = f"auto ({metric})" if g.metric == "auto" else repr(metric)
+        raise RegistryError(
+            f"registry.gate.metric: {setting} is not among {name}@{cand.version}'s metrics "
+            f"({', '.join(sorted(cand_metrics)) or 'none'}); set it in params.yaml"
+        )
+    c = float(cand_metrics[metric])
+    base = dict(metric=metric, candidate=c, tolerance=g.tolerance, higher_is_better=higher)
+    if holder is None:
+        return Gate(
+            **base,
+            holder=None,
+            holder_version=None,
+            passed=True,
+            note="no version holds the stage yet",
+        )
+    h_metrics = metrics_at(ws, holder.commit)
+    if metric not in h_metrics:
+        return Gate(
+            **base,
+            holder=None,
+            holder_version=holder.version,
+            passed=True,
+            note=f"{holder.version} has no {metric}; nothing to compare",
+        )
+    h = float(h_metrics[metric])
+    word = "higher" if higher else "lower"
+    return Gate(
+        **base,
+        holder=h,
+        holder_version=holder.version,
+        passed=better(metric, c, h, g.tolerance, g.direction),
+        note=f"{metric} {c:.6g} vs {h:.6g} ({word} is better, tolerance {g.tolerance:g})",
+    )
