@@ -97,19 +97,12 @@ def set_params(repo: Path, **changes) -> None:
         yaml.dump(doc, f)
 
 
-def cli_error(capsys, argv: list[str], code: int = 1) -> str:
-    """Run the CLI in process; it must exit ``code`` with one `error:` line and no traceback."""
+def cli_error(capsys, argv: list[str], code: int) -> str:
+    """Run the CLI in process; it must exit ``code`` (errors.py's table) with one `error:`
+    line and no traceback."""
     from modelops import cli
 
-    actual = cli.main(argv)
-    if os.environ.get("RECORD_CODES"):
-        import inspect
-
-        caller = inspect.stack()[1]
-        with open(os.environ["RECORD_CODES"], "a") as f:
-            f.write(json.dumps([caller.filename, caller.lineno, actual]) + "\n")
-    else:
-        assert actual == code
+    assert cli.main(argv) == code
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     return err

@@ -76,7 +76,7 @@ def test_grid_in_parallel_then_best_to_a_branch(repo: Path, capsys):
 
 def test_exp_best_refusals(repo: Path, capsys):
     assert "no finished experiments on this commit" in cli_error(
-        capsys, ["exp", "best", "--metric", "f1"]
+        capsys, ["exp", "best", "--metric", "f1"], code=7
     )
     dvc(repo, "exp", "run", "-S", "train.l2=0.01", "-n", "one")
     err = cli_error(capsys, ["exp", "best", "--metric", "f2"], code=2)
@@ -92,7 +92,7 @@ def test_exp_best_refusals(repo: Path, capsys):
     (repo / "README.md").write_text("my notes")
     before = tree_state(repo)
     assert "uncommitted changes in README.md would be overwritten" in cli_error(
-        capsys, ["exp", "best", "--metric", "f1", "--apply"]
+        capsys, ["exp", "best", "--metric", "f1", "--apply"], code=7
     )
     assert tree_state(repo) == before
 
@@ -102,7 +102,7 @@ def test_failed_queued_experiment_is_named(repo: Path, capsys):
     dvc(repo, "queue", "start", "-j", "1")
     rows = wait_for_queue(repo, 1)
     assert rows[0]["State"] == "Failed"
-    err = cli_error(capsys, ["exp", "best", "--metric", "f1"])
+    err = cli_error(capsys, ["exp", "best", "--metric", "f1"], code=7)
     assert "no finished experiments" in err and "1 experiment(s) failed: broken" in err
     assert "dvc queue logs broken" in err
     # Issue 13, item 23: beside a finished one, the failure is listed and the rest ranked.
@@ -183,7 +183,7 @@ def test_merge_of_a_plain_descendant_fast_forwards(repo: Path, capsys):
 def test_conflicting_params_stop_in_merging_state(repo: Path, capsys):
     branch_with(repo, "a", **{"train.l2": 0.01})
     branch_with(repo, "b", **{"train.l2": 0.5})
-    err = cli_error(capsys, ["merge", "a"])
+    err = cli_error(capsys, ["merge", "a"], code=7)
     assert "code, params or data conflict in params.yaml" in err and "git merge --abort" in err
     assert (repo / ".git/MERGE_HEAD").exists()
     git(repo, "merge", "--abort")
@@ -195,6 +195,6 @@ def test_merge_refusals_change_nothing(repo: Path, capsys):
     before = tree_state(repo)
     assert "'nope' is not a branch" in cli_error(capsys, ["merge", "nope"], code=2)
     (repo / "README.md").write_text("edited")
-    assert "uncommitted changes in README.md" in cli_error(capsys, ["merge", "main"])
+    assert "uncommitted changes in README.md" in cli_error(capsys, ["merge", "main"], code=7)
     (repo / "README.md").write_bytes(before["README.md"])
     assert tree_state(repo) == before

@@ -306,7 +306,7 @@ def test_merge_whose_repro_fails_is_undone(repo: Path):
     proc = subprocess.run(
         [str(BIN / "modelops"), "merge", "broken"], cwd=repo, capture_output=True, text=True
     )
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 7, proc.stderr
     assert last_line(proc.stderr) == (
         "error: dvc repro failed on the merged tree (failed to reproduce 'evaluate'); the "
         f"merge was undone: HEAD ({before[:8]}), dvc.lock and the outputs are as before it"

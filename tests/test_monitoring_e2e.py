@@ -77,10 +77,10 @@ def test_labelled_batch_reports_performance(repo: Path, tmp_path: Path, capsys):
     assert perf["drop"] == pytest.approx(perf["reference"] - perf["batch"])
 
 
-def test_bad_batch_exits_2(repo: Path, tmp_path: Path, capsys):
+def test_bad_batch_is_a_data_error_not_an_alert(repo: Path, tmp_path: Path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    assert cli.main(["monitor", "--stage", "prod", "--batch", str(bad)]) == 2
+    assert cli.main(["monitor", "--stage", "prod", "--batch", str(bad)]) == 4
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "column 'mean radius' is missing" in err
 

@@ -85,7 +85,7 @@ def test_a_model_that_cannot_fit_the_inferred_task_is_one_line(model, task, expe
     with pytest.raises(ParamsError) as info:
         train.for_task(task, " (inferred)")
     assert expected in str(info.value) and "\n" not in str(info.value)
-    assert info.value.exit_code == 1
+    assert info.value.exit_code == 3
 
 
 def test_an_explicit_task_and_the_inferred_one_give_the_same_words():

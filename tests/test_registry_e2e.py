@@ -80,11 +80,11 @@ def test_register_bumps_and_takes_explicit_versions(repo: Path, capsys):
 @pytest.mark.parametrize(
     ("argv", "expected", "code"),
     [
-        (["register"], "HEAD is already registered as model@v0.0.2", 1),
-        (["register", "--version", "1.2.0"], "version '1.2.0' is not a semantic version", 1),
-        (["register", "Bad Name"], "model name 'Bad Name' is not valid", 1),
-        (["register", "m@x"], "version 'x' is not a semantic version", 1),
-        (["register", "other"], "'other' is not declared in dvc.yaml's artifacts", 1),
+        (["register"], "HEAD is already registered as model@v0.0.2", 6),
+        (["register", "--version", "1.2.0"], "version '1.2.0' is not a semantic version", 6),
+        (["register", "Bad Name"], "model name 'Bad Name' is not valid", 6),
+        (["register", "m@x"], "version 'x' is not a semantic version", 6),
+        (["register", "other"], "'other' is not declared in dvc.yaml's artifacts", 6),
         (["register", "--bump", "minor", "--version", "v1.0.0"], "either --bump or --version", 2),
     ],
 )
@@ -98,13 +98,13 @@ def test_register_refuses_a_dirty_tree_and_a_stale_pipeline(repo: Path, capsys):
     git(repo, "commit", "-q", "--allow-empty", "-m", "new commit")
     (repo / "README.md").write_text("changed")
     before = snapshot(repo)
-    assert "uncommitted changes in README.md" in cli_error(capsys, ["register"])
+    assert "uncommitted changes in README.md" in cli_error(capsys, ["register"], code=7)
     assert snapshot(repo) == before
     git(repo, "checkout", "-q", "README.md")
     set_params(repo, **{"train.l2": 0.5})
     git(repo, "commit", "-q", "-am", "params without repro")
     before = snapshot(repo)
-    assert "the pipeline is not up to date (stages train" in cli_error(capsys, ["register"])
+    assert "the pipeline is not up to date (stages train" in cli_error(capsys, ["register"], code=7)
     assert snapshot(repo) == before
 
 
@@ -122,7 +122,7 @@ def test_two_racing_registers_never_share_a_version(repo: Path):
     ]
     results = [(p.wait(), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
-    assert codes == [0, 1], results
+    assert codes == [0, 6], results
     assert "already registered as model@v0.0.3" in "".join(err for _, _, err in results)
     assert tags(repo) == ["model@v0.0.1", "model@v0.0.2", "model@v0.0.3"]
 
@@ -177,7 +177,7 @@ def test_promote_and_gate(repo: Path, capsys):
     assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0
     assert "no version holds the stage yet" in capsys.readouterr().out
     before = snapshot(repo)
-    err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"])
+    err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"], code=6)
     f1 = {v: metrics_at(repo, f"model@{v}")["f1"] for v in ("v0.0.1", "v0.0.2")}
     assert f1["v0.0.2"] < f1["v0.0.1"]
     assert (
@@ -224,7 +224,7 @@ def test_promote_and_gate(repo: Path, capsys):
 )
 def test_promote_refusals_change_nothing(repo: Path, capsys, argv, expected):
     before = snapshot(repo)
-    code = 2 if expected == "say which version" else 1
+    code = 2 if expected == "say which version" else 6
     assert expected in cli_error(capsys, argv, code)
     assert snapshot(repo) == before
 
@@ -246,12 +246,12 @@ def test_rollback_twice_in_a_row_and_refusals(repo: Path, capsys):
     assert api.rollback(stage="prod")[1:] == ("v0.0.3", "v0.0.2")
     assert api.rollback(stage="prod")[1:] == ("v0.0.2", "v0.0.1")
     before = snapshot(repo)
-    assert "has no earlier holder" in cli_error(capsys, ["rollback", "--stage", "prod"])
+    assert "has no earlier holder" in cli_error(capsys, ["rollback", "--stage", "prod"], code=6)
     assert "no version of model holds stage 'dev'" in cli_error(
-        capsys, ["rollback", "--stage", "dev"]
+        capsys, ["rollback", "--stage", "dev"], code=6
     )
     assert "did not hold 'prod' before" in cli_error(
-        capsys, ["rollback", "--stage", "prod", "--to", "v0.0.3"]
+        capsys, ["rollback", "--stage", "prod", "--to", "v0.0.3"], code=6
     )
     assert snapshot(repo) == before
     # history is append-only: every assignment is still there
@@ -274,14 +274,14 @@ def test_retire(repo: Path, capsys):
     api.promote("model@v0.0.1", stage="prod")
     before = snapshot(repo)
     assert "holds prod; promote another version to 'prod' first" in cli_error(
-        capsys, ["retire", "model@v0.0.1"]
+        capsys, ["retire", "model@v0.0.1"], code=6
     )
     assert snapshot(repo) == before
     assert cli.main(["retire", "model@v0.0.2", "--reason", "superseded"]) == 0
     assert "model@v0.0.2!" in tags(repo)
-    assert "already retired" in cli_error(capsys, ["retire", "model@v0.0.2"])
+    assert "already retired" in cli_error(capsys, ["retire", "model@v0.0.2"], code=6)
     assert "is retired and cannot be promoted" in cli_error(
-        capsys, ["promote", "model@v0.0.2", "--stage", "dev"]
+        capsys, ["promote", "model@v0.0.2", "--stage", "dev"], code=6
     )
     listed = {r["version"]: r["retired"] for r in api.list_versions()}
     assert listed == {"v0.0.2": True, "v0.0.1": False}
@@ -381,10 +381,12 @@ def test_get_refuses_tampered_bytes_and_writes_nothing(repo: Path, tmp_path: Pat
     cached.chmod(0o644)
     cached.write_bytes(cached.read_bytes()[:-1] + b"X")
     out = tmp_path / "m.npz"
-    assert "does not match" in cli_error(capsys, ["get", "--version", "v0.0.1", "-o", str(out)])
+    assert "does not match" in cli_error(
+        capsys, ["get", "--version", "v0.0.1", "-o", str(out)], code=5
+    )
     assert not out.exists()
     assert "no version of model holds stage 'prod'" in cli_error(
-        capsys, ["get", "--stage", "prod", "-o", str(out)]
+        capsys, ["get", "--stage", "prod", "-o", str(out)], code=6
     )
     assert "name the version: NAME@vX.Y.Z, --stage S or --version V" in cli_error(
         capsys, ["get", "-o", str(out)], code=2
@@ -415,7 +417,7 @@ def test_checkout_refuses_to_lose_work(repo: Path, capsys):
     (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "\n# note\n")
     before = snapshot(repo)
     assert "uncommitted changes in params.yaml would be lost" in cli_error(
-        capsys, ["checkout", "model@v0.0.1"]
+        capsys, ["checkout", "model@v0.0.1"], code=7
     )
     assert snapshot(repo) == before
     api.checkout("model@v0.0.1", force=True)
@@ -427,7 +429,7 @@ def test_checkout_refuses_to_overwrite_a_changed_model(repo: Path, capsys):
     bundle = repo / "models/model.npz"
     bundle.write_bytes(bundle.read_bytes() + b"retrained by hand")
     before = snapshot(repo)
-    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"], code=7)
     assert "uncommitted changes in models/model.npz would be lost" in err
     assert snapshot(repo) == before
 
@@ -436,7 +438,7 @@ def test_checkout_with_missing_data_names_the_file_and_changes_nothing(repo: Pat
     md5 = lock_md5(repo, "model@v0.0.1")
     (repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
     before = snapshot(repo)
-    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"], code=5)
     assert "models/model.npz of model@v0.0.1 is not in the DVC cache and no DVC remote" in err
     assert snapshot(repo) == before
 
@@ -463,7 +465,7 @@ def test_checkout_refuses_a_corrupt_object_it_cannot_repair(repo: Path, tmp_path
     md5 = lock_md5(repo, "model@v0.0.1")
     tamper(cache_object(repo, md5))
     before = snapshot(repo)
-    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"], code=5)
     assert f"models/model.npz of model@v0.0.1 (object {md5}): the copy in the DVC cache" in err
     assert "no DVC remote is configured" in err and "nothing else was changed" in err
     assert snapshot(repo) == before  # HEAD not moved, the old model in place
@@ -477,7 +479,7 @@ def test_checkout_refuses_a_corrupt_object_it_cannot_repair(repo: Path, tmp_path
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(b"not the model")
     before = snapshot(repo)
-    err = cli_error(capsys, ["checkout", "model@v0.0.1"])
+    err = cli_error(capsys, ["checkout", "model@v0.0.1"], code=5)
     assert "the copy on DVC remote 'store' has md5" in err and md5 in err
     assert snapshot(repo) == before
     assert not cache_object(repo, md5).exists()
@@ -489,7 +491,7 @@ def test_publish_hashes_a_directory_remote_it_skips(repo: Path, tmp_path: Path, 
     objects = local_remote(repo, tmp_path / "store")  # pushed by hand: publish will skip it
     md5 = lock_md5(repo, "model@v0.0.1")
     tamper(objects / md5[:2] / md5[2:])
-    err = cli_error(capsys, ["publish", "model@v0.0.1"])
+    err = cli_error(capsys, ["publish", "model@v0.0.1"], code=5)
     assert f"models/model.npz (object {md5}) is corrupt on DVC remote 'store'" in err
     assert git(repo, "ls-remote", "--tags", "origin").stdout == ""  # no tag was pushed
 
@@ -514,7 +516,7 @@ def test_every_command_and_option_has_help():
 
 def test_errors_outside_a_repository(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert "not inside a git repository" in cli_error(capsys, ["list"])
+    assert "not inside a git repository" in cli_error(capsys, ["list"], code=7)
 
 
 def test_traceback_flag(repo: Path):

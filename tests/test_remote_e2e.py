@@ -109,7 +109,7 @@ def test_an_unpublished_version_names_the_missing_file(
     b = clone_b(machine_a, tmp_path, s3)
     before = tree_state(b), git(b, "rev-parse", "HEAD").stdout
     os.chdir(b)
-    assert cli.main(["checkout", "model@v0.0.1"]) == 1
+    assert cli.main(["checkout", "model@v0.0.1"]) == 5
     err = capsys.readouterr().err
     assert "of model@v0.0.1 is not in the DVC cache nor on the DVC remote" in err
     assert "nothing was changed" in err
@@ -119,7 +119,7 @@ def test_an_unpublished_version_names_the_missing_file(
 def test_wrong_credentials_fail_clearly_without_the_secret(machine_a: Path, capsys):
     wrong = "wrong-" + uuid.uuid4().hex
     dvc(machine_a, "remote", "modify", "--local", "storage", "secret_access_key", wrong)
-    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    assert cli.main(["publish", "model@v0.0.1"]) == 8
     err = capsys.readouterr().err
     assert "publish: pushing data to DVC remote 'storage' failed" in err
     assert "no tag was pushed" in err and wrong not in err
@@ -153,7 +153,7 @@ def test_server_down_then_killed_mid_push_then_completes(
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
 
         own.stop()  # 1. the server is down
-        assert cli.main(["publish", "model@v0.0.3"]) == 1
+        assert cli.main(["publish", "model@v0.0.3"]) == 8
         assert "no tag was pushed" in capsys.readouterr().err
         assert remote_tags(repo) == []
 
@@ -172,7 +172,7 @@ def test_server_down_then_killed_mid_push_then_completes(
             time.sleep(0.05)
         own.kill()  # the first objects have landed; the big one is on its way
         _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 1 and "no tag was pushed" in err
+        assert proc.returncode == 8 and "no tag was pushed" in err
         assert remote_tags(repo) == []
 
         own.start()  # 3. re-running completes, and every object has the right hash
@@ -198,7 +198,7 @@ def test_publish_refuses_a_corrupt_cache_object_before_pushing(
 ):
     md5 = lock_md5(machine_a, "model@v0.0.1")
     tamper(cache_object(machine_a, md5))  # same size, inode and mtime: DVC cannot tell
-    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    assert cli.main(["publish", "model@v0.0.1"]) == 5
     err = capsys.readouterr().err
     assert f"publish: models/model.npz (object {md5}) is corrupt in the DVC cache" in err
     assert "nothing was pushed" in err
@@ -215,7 +215,7 @@ def test_publish_checks_what_the_remote_already_holds(machine_a: Path, s3: Seawe
     good = client.get_object(Bucket=bucket_of(a), Key=key)["Body"].read()
     bad = bytes([good[0] ^ 0xFF]) + good[1:]  # the same size
     client.put_object(Bucket=bucket_of(a), Key=key, Body=bad)
-    assert cli.main(["publish", "model@v0.0.1"]) == 1
+    assert cli.main(["publish", "model@v0.0.1"]) == 5
     err = capsys.readouterr().err
     assert f"models/model.npz (object {md5}) is corrupt on DVC remote 'storage'" in err
     assert hashlib.md5(bad).hexdigest() in err and "no tag was pushed" in err

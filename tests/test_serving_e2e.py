@@ -245,7 +245,7 @@ def test_a_retired_holder_stops_answering_as_a_new_server_refuses_it(
         resp = httpx.post(f"{u}/v1/predict", json=records[:1])
         assert resp.status_code == 503 and resp.json()["message"] == refusal
         monkeypatch.chdir(copy)  # a new server says the same, and does not start
-        assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 1
+        assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 6
         assert capsys.readouterr().err == f"error: {refusal}\n"
         other = "v0.0.2" if held == "v0.0.1" else "v0.0.1"
         api.promote(f"model@{other}", stage="prod", force=True, reason="test", root=copy)
@@ -337,15 +337,15 @@ def test_fuzzed_predict_requests_never_get_a_5xx(url, records, data):
 
 def test_serve_refusals(repo: Path, capsys, monkeypatch):
     monkeypatch.chdir(repo)
-    assert cli.main(["serve", "--stage", "staging"]) == 1
+    assert cli.main(["serve", "--stage", "staging"]) == 6
     assert "no version of model holds stage 'staging'" in capsys.readouterr().err
     assert cli.main(["serve", "--stage", "prod", "--port", "0"]) == 2
-    assert cli.main(["serve", "--stage", "qa"]) == 1
+    assert cli.main(["serve", "--stage", "qa"]) == 6
     assert cli.main(["serve"]) == 2
     assert "name the version: NAME@vX.Y.Z, --stage S or --version V" in capsys.readouterr().err
     assert cli.main(["serve", "model@v0.0.1", "--stage", "prod"]) == 2
     assert "name the version once" in capsys.readouterr().err
-    assert cli.main(["serve", "model@v9.9.9"]) == 1
+    assert cli.main(["serve", "model@v9.9.9"]) == 6
     assert "model@v9.9.9 is not registered" in capsys.readouterr().err
 
 
@@ -375,7 +375,7 @@ def test_serve_pins_a_version_named_as_the_other_commands_do(
         assert swap["version"] is None and f"model@{pinned} was retired" in swap["error"]
         assert httpx.post(f"{u}/v1/predict", json=records[:1]).status_code == 503
     monkeypatch.chdir(copy)  # a new server refuses it too, before binding
-    assert cli.main(["serve", "--version", pinned, "--port", str(free_port())]) == 1
+    assert cli.main(["serve", "--version", pinned, "--port", str(free_port())]) == 6
     assert f"model@{pinned} is retired and is not served" in capsys.readouterr().err
 
 
@@ -384,7 +384,7 @@ def test_an_empty_token_refuses_to_start(repo: Path, capsys, monkeypatch, token)
     """Item 9: MODELOPS_TOKEN="" silently turned authentication off."""
     monkeypatch.chdir(repo)
     monkeypatch.setenv("MODELOPS_TOKEN", token)
-    assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 1
+    assert cli.main(["serve", "--stage", "prod", "--port", str(free_port())]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the environment variable MODELOPS_TOKEN (serving.token_env)")
     assert err.count("\n") == 1 and "unset MODELOPS_TOKEN" in err
@@ -429,7 +429,7 @@ def test_batch_predict_bad_rows(repo: Path, tmp_path: Path, capsys, monkeypatch)
     src = write_csv(repo, tmp_path, spoil)
     out = tmp_path / "pred.csv"
     argv = ["predict", "--version", "v0.0.1", "--input", str(src), "--output", str(out)]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == 4
     err = capsys.readouterr().err
     assert "2 invalid row(s): line 5: 'mean radius' = 'oops' is not a finite number" in err
     assert "line 7" in err and "--skip-invalid" in err and not out.exists()
@@ -454,7 +454,7 @@ def test_batch_predict_refuses_rows_without_a_finite_answer(
     src = write_csv(repo, tmp_path, extreme)
     out = tmp_path / "pred.csv"
     argv = ["predict", "--version", "v0.0.1", "--input", str(src), "--output", str(out)]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == 4
     err = capsys.readouterr().err
     assert "1 invalid row(s): line 4: 'mean radius' = 1e+308 is too far outside the training" in err
     assert not out.exists()
@@ -470,12 +470,12 @@ def test_batch_predict_refusals(repo: Path, tmp_path: Path, capsys, monkeypatch)
     monkeypatch.chdir(repo)
     out = tmp_path / "pred.csv"
     src = write_csv(repo, tmp_path, lambda t: t.replace("mean radius", "radius", 1))
-    assert cli.main(["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]) == 1
+    assert cli.main(["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]) == 4
     assert "column 'mean radius' is missing" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert (
-        cli.main(["predict", "--stage", "prod", "--input", str(empty), "--output", str(out)]) == 1
+        cli.main(["predict", "--stage", "prod", "--input", str(empty), "--output", str(out)]) == 4
     )
     assert "empty file" in capsys.readouterr().err
     assert (
@@ -490,7 +490,7 @@ def test_batch_predict_refusals(repo: Path, tmp_path: Path, capsys, monkeypatch)
                 str(out),
             ]
         )
-        == 1
+        == 4
     )
     assert "no such file" in capsys.readouterr().err
     assert not out.exists()

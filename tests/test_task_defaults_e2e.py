@@ -51,7 +51,7 @@ def test_a_regression_csv_with_default_params_goes_through_the_default_gate(
     assert cli.main(["register"]) == 0
     capsys.readouterr()
     before = snapshot(repo)
-    err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"])
+    err = cli_error(capsys, ["promote", "model@v0.0.2", "--stage", "prod"], code=6)
     assert err == (
         f"error: gate: model@v0.0.2 has r2 {second['r2']:.6g}, worse than {first['r2']:.6g} "
         "of model@v0.0.1 holding 'prod' (tolerance 0); use --force --reason TEXT to promote "

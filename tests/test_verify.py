@@ -56,4 +56,4 @@ def test_library_changes_and_verdicts():
     report.failure = "stage train failed"
     assert (report.verdict, report.exit_code) == ("differs", 1)
     exc = InputError("data/raw/x.csv", "data/raw/x.csv: gone")
-    assert unverifiable(exc)["verdict"] == "unverifiable" and exc.exit_code == 2
+    assert unverifiable(exc)["verdict"] == "unverifiable" and exc.exit_code == 5

@@ -85,7 +85,7 @@ def test_stages_in_process(workdir, capsys):
 )
 def test_bad_params_stop_prepare_before_writing(workdir, capsys, old, new, expected):
     edit(workdir / "params.yaml", old, new)
-    assert prepare.main(["--out", "prep"]) == 1
+    assert prepare.main(["--out", "prep"]) == 3
     assert expected in one_line_error(capsys)
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
@@ -95,7 +95,7 @@ def test_bad_csv_writes_nothing(workdir, capsys):
     edit(workdir / "params.yaml", "source: breast_cancer", "source: csv")
     edit(workdir / "params.yaml", "path: null", "path: d.csv")
     edit(workdir / "params.yaml", "target: null", "target: label")
-    assert prepare.main(["--out", "prep"]) == 1
+    assert prepare.main(["--out", "prep"]) == 4
     assert "data.target: column 'label' is not in d.csv; its columns are: a, b" in one_line_error(
         capsys
     )
@@ -124,7 +124,7 @@ def test_evaluate_refuses_a_bundle_that_does_not_match_dvc_lock(workdir, capsys)
             "card",
         ]
     )
-    assert code == 1
+    assert code == 5
     assert "does not match 000" in one_line_error(capsys)
     assert before == {p: p.read_bytes() for p in before}
 
@@ -194,7 +194,7 @@ def test_a_classification_csv_with_a_regressor_stops_train_in_one_line(workdir, 
     set_model(workdir, "ridge")
     assert prepare.main(["--out", "prep"]) == 0
     capsys.readouterr()
-    assert train.main(TRAIN) == 1
+    assert train.main(TRAIN) == 3
     assert one_line_error(capsys) == (
         "error: params.yaml: train.model ridge is a regressor but the task is classification "
         "(inferred from data.target 'y'; set data.task if that is wrong); use one of auto, "
@@ -209,7 +209,7 @@ def test_a_regression_csv_with_a_classifier_stops_train_in_one_line(workdir, cap
     set_model(workdir, "logistic_regression")
     assert prepare.main(["--out", "prep"]) == 0
     capsys.readouterr()
-    assert train.main(TRAIN) == 1
+    assert train.main(TRAIN) == 3
     err = one_line_error(capsys)
     assert "train.model logistic_regression is a classifier but the task is regression" in err
     assert "use one of auto, linear_regression, ridge, random_forest, hist_gradient_boosting" in err
