@@ -73,38 +73,10 @@ def predict_csv(
             n = len(frame)
             lines = np.arange(first, first + n)
             result.rows += n
-            bad = np.zeros(n, dtype=bool)
-            numeric = np.empty((n, len(pre.numeric)))
-            for j, col in enumerate(pre.numeric):
-                raw = frame[col]
-                values, wrong = inference.numeric_column(raw)
-                _note(result, lines[wrong], col, "is not a finite number", raw[wrong])
-                bad |= wrong
-                numeric[:, j] = values
-            cats = []
-            for col in pre.categorical:
-                raw = inference.category_column(frame[col])
-                if s.unknown_categories == "reject":
-                    wrong = np.array([v is not None and v not in allowed[col] for v in raw], bool)
-                    _note(
-                        result,
-                        lines[wrong],
-                        col,
-                        "is a category never seen in training",
-                        raw[wrong],
-                    )
-                    bad |= wrong
-                cats.append(raw)
-            if bad.any():
-                keep = ~bad
-                numeric, cats, lines = numeric[keep], [c[keep] for c in cats], lines[keep]
+            numeric, cats, lines = _valid_rows(frame, pre, allowed, s, lines, result)
             answers = inference.predict(model, numeric, cats) if len(lines) else None
             if answers is not None and answers.refused.any():
-                for i in np.flatnonzero(answers.refused).tolist():
-                    if len(result.errors) < MAX_REPORTED:
-                        result.errors.append(f"line {lines[i]}: {inference.reason(answers, i)[0]}")
-                keep = ~answers.refused
-                answers, lines = answers.keep(keep), lines[keep]
+                answers, lines = _finite_answers(answers, lines, result)
             result.skipped += n - len(lines)
             if not len(lines) or (result.errors and not skip_invalid):
                 progress(n)
@@ -140,6 +112,49 @@ def predict_csv(
             os.unlink(tmp)
         progress(None)
     return result
+
+
+def _valid_rows(frame, pre, allowed, s: ServingParams, lines, result: BatchResult):
+    """(numeric, categorical, line numbers) of the chunk's rows that pass the input rules;
+    each refused row is noted in ``result`` with its line, column and value."""
+    import numpy as np
+
+    from modelops import inference
+
+    n = len(frame)
+    bad = np.zeros(n, dtype=bool)
+    numeric = np.empty((n, len(pre.numeric)))
+    for j, col in enumerate(pre.numeric):
+        raw = frame[col]
+        values, wrong = inference.numeric_column(raw)
+        _note(result, lines[wrong], col, "is not a finite number", raw[wrong])
+        bad |= wrong
+        numeric[:, j] = values
+    cats = []
+    for col in pre.categorical:
+        raw = inference.category_column(frame[col])
+        if s.unknown_categories == "reject":
+            wrong = np.array([v is not None and v not in allowed[col] for v in raw], bool)
+            _note(result, lines[wrong], col, "is a category never seen in training", raw[wrong])
+            bad |= wrong
+        cats.append(raw)
+    if not bad.any():
+        return numeric, cats, lines
+    keep = ~bad
+    return numeric[keep], [c[keep] for c in cats], lines[keep]
+
+
+def _finite_answers(answers, lines, result: BatchResult):
+    """The answers and line numbers left once rows without a finite answer are noted."""
+    import numpy as np
+
+    from modelops import inference
+
+    for i in np.flatnonzero(answers.refused).tolist():
+        if len(result.errors) < MAX_REPORTED:
+            result.errors.append(f"line {lines[i]}: {inference.reason(answers, i)[0]}")
+    keep = ~answers.refused
+    return answers.keep(keep), lines[keep]
 
 
 def _note(result: BatchResult, lines, col: str, what: str, values) -> None:

@@ -78,6 +78,53 @@ def largest_eigenvalue(X: np.ndarray) -> float:
     return lam
 
 
+def _split(X: np.ndarray, y: np.ndarray, cfg: GDConfig, rng) -> tuple:
+    """(X_train, y_train, X_val, y_val): a seeded validation split with early stopping."""
+    import numpy as np
+
+    if not cfg.early_stopping:
+        return X, y, None, None
+    perm = rng.permutation(len(X))
+    n_val = max(1, int(np.ceil(cfg.validation_fraction * len(X))))
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
+
+
+def _full_batch_step(objective: Objective, X, y, w, v, k: int, lr: float, momentum):
+    """One Nesterov step on the whole set: (w, v, k, look-ahead point, its loss, gradient)."""
+    import numpy as np
+
+    mu = k / (k + 3) if momentum == "auto" else momentum
+    k += 1
+    point = w + mu * v
+    loss, g = objective(X, y, point)
+    v = mu * v - lr * g
+    w = w + v
+    # Adaptive restart (O'Donoghue & Candès 2015, gradient scheme): when the step runs uphill
+    # (the gradient at the look-ahead has a positive component along it), momentum is
+    # overshooting the valley: drop it. The loss then falls (nearly) monotonically instead of
+    # rippling, which is what kept the no-improvement rule from firing on a climb back.
+    if float(np.vdot(g, v)) > 0:
+        v = np.zeros_like(v)
+        k = 0
+    return w, v, k, point, loss, g
+
+
+def _minibatch_epoch(objective: Objective, X, y, w, v, lr: float, cfg: GDConfig, rng):
+    """One pass over shuffled mini-batches: (w, v, last gradient)."""
+    # Noisy gradients cannot tell overshoot from noise: constant momentum, no restart.
+    mu = MINIBATCH_MOMENTUM if cfg.momentum == "auto" else cfg.momentum
+    order = rng.permutation(len(X))
+    g = None
+    for start in range(0, len(X), cfg.batch_size):
+        idx = order[start : start + cfg.batch_size]
+        look = w + mu * v
+        _, g = objective(X[idx], y[idx], look)
+        v = mu * v - lr * g
+        w = w + v
+    return w, v, g
+
+
 def minimize(
     objective: Objective,
     w0: np.ndarray,
@@ -90,15 +137,7 @@ def minimize(
     import numpy as np
 
     rng = np.random.default_rng(cfg.random_state)
-    X = X.astype(cfg.dtype, copy=False)
-    n = len(X)
-    if cfg.early_stopping:
-        perm = rng.permutation(n)
-        n_val = max(1, int(np.ceil(cfg.validation_fraction * n)))
-        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        Xv, yv, Xt, yt = X[val_idx], y[val_idx], X[train_idx], y[train_idx]
-    else:
-        Xt, yt, Xv, yv = X, y, None, None
+    Xt, yt, Xv, yv = _split(X.astype(cfg.dtype, copy=False), y, cfg, rng)
     n_train = len(Xt)
     if cfg.lr == "auto":
         lr = 1.0 / (curvature * largest_eigenvalue(Xt) + cfg.l2)
@@ -123,30 +162,11 @@ def minimize(
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(cfg.epochs):
             if full_batch:
-                mu = k / (k + 3) if cfg.momentum == "auto" else cfg.momentum
-                k += 1
-                point = w + mu * v
-                epoch_loss, g = objective(Xt, yt, point)
-                v = mu * v - lr * g
-                w = w + v
-                # Adaptive restart (O'Donoghue & Candès 2015, gradient scheme): when the
-                # step runs uphill (the gradient at the look-ahead has a positive component
-                # along it), momentum is overshooting the valley: drop it. The loss then
-                # falls (nearly) monotonically instead of rippling, which is what kept the
-                # no-improvement rule from firing on a climb back.
-                if float(np.vdot(g, v)) > 0:
-                    v = np.zeros_like(v)
-                    k = 0
+                w, v, k, point, epoch_loss, g = _full_batch_step(
+                    objective, Xt, yt, w, v, k, lr, cfg.momentum
+                )
             else:
-                # Noisy gradients cannot tell overshoot from noise: constant momentum, no restart.
-                mu = MINIBATCH_MOMENTUM if cfg.momentum == "auto" else cfg.momentum
-                order = rng.permutation(n_train)
-                for start in range(0, n_train, cfg.batch_size):
-                    idx = order[start : start + cfg.batch_size]
-                    look = w + mu * v
-                    _, g = objective(Xt[idx], yt[idx], look)
-                    v = mu * v - lr * g
-                    w = w + v
+                w, v, g = _minibatch_epoch(objective, Xt, yt, w, v, lr, cfg, rng)
                 point = w
                 epoch_loss = objective(Xt, yt, point, grad=False)[0]
             if not np.isfinite(epoch_loss) or not np.all(np.isfinite(w)):
