@@ -534,3 +534,28 @@ def test_report_against_the_prod_holder(repo: Path):
         assert data["gate"]["passed"] is False  # the workspace holds the weaker v0.0.2
     with pytest.raises(ModelopsError, match="no version of model holds stage 'dev'"):
         api.report(against="#dev")
+
+
+def test_api_load_is_the_verified_path_the_commands_take(repo: Path):
+    """versions.load (api.load) resolves a version or a stage, checks the bytes against
+    dvc.lock at that version and loads them; a tampered cache object is refused."""
+    import pandas as pd
+    from sklearn.metrics import accuracy_score
+
+    from modelops.errors import BundleError, RegistryError
+
+    api.promote("model@v0.0.1", stage="prod", root=repo)
+    prod = api.load("model", stage="prod", root=repo)
+    assert (prod.info.version, prod.md5) == ("v0.0.1", lock_md5(repo, "model@v0.0.1"))
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    # v0.0.2 is the workspace's model: the loaded one predicts what the evaluate stage scored
+    v2 = api.load("model@v0.0.2", root=repo)
+    accuracy = accuracy_score(test["diagnosis"], v2.model.predict(test))
+    assert accuracy == pytest.approx(
+        json.loads((repo / "metrics/metrics.json").read_text())["accuracy"]
+    )
+    with pytest.raises(RegistryError, match="stage 'qa' is not one of"):
+        api.load("model", stage="qa", root=repo)
+    tamper(cache_object(repo, prod.md5))
+    with pytest.raises(BundleError, match="does not match"):
+        api.load("model", stage="prod", root=repo)
