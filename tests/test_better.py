@@ -37,5 +37,9 @@ def test_direction_can_be_forced():
 
 
 def test_the_gate_params_use_the_same_rule():
-    assert not GateParams(metric="mae").higher_is_better()
-    assert GateParams(metric="mae", direction="higher").higher_is_better()
+    mae = GateParams(metric="mae")
+    assert not higher_is_better(mae.metric_for("regression"), mae.direction)
+    forced = GateParams(metric="mae", direction="higher")
+    assert higher_is_better(forced.metric_for("regression"), forced.direction)
+    assert GateParams().metric_for("regression") == "r2"  # auto
+    assert GateParams().metric_for("classification") == "f1"

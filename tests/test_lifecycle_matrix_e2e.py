@@ -213,9 +213,11 @@ def check_metrics(task: str, metrics: dict) -> None:
 def check_round_trip(repo: Path, model: str, version: str, batch: pd.DataFrame) -> Model:
     """The registered bundle (fetched and md5-checked as serve does) loads, predicts what it
     predicted, and saves back to the same bytes (scikit-learn: the same arrays)."""
+    from modelops import versions
+
     ws = api.workspace(repo)
     info = api.reg.need_version(api.reg.state(ws), "model", version)
-    data, _ = api.fetch_bundle(ws, "model", info)
+    data, _ = versions.fetch(ws, "model", info)
     assert data == (repo / "models/model.npz").read_bytes()
     loaded = Model.from_bytes(data)
     again = Model.from_bytes(loaded.to_bytes())

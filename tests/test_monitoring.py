@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from modelops import bundle, monitoring, params
-from modelops.errors import BatchError
+from modelops.errors import BatchError, UsageError
 from modelops.monitoring import KSCounter, psi
 from modelops.stages import prepare, train
 from tests.helpers import ROOT, numbers
@@ -194,10 +194,11 @@ def test_render_formats(shop):
 
 
 def test_make_batch_refusals(shop):
+    # command-line mistakes (--feature, --strength): usage errors, exit 2
     _, model, data = shop
-    with pytest.raises(BatchError, match="not a numeric feature"):
+    with pytest.raises(UsageError, match="not a numeric feature"):
         monitoring.make_batch(data, model, "mean", "channel", None, 10, 0, False)
-    with pytest.raises(BatchError, match="positive share"):
+    with pytest.raises(UsageError, match="positive share"):
         monitoring.make_batch(data, model, "label", None, 2.0, 10, 0, False)
 
 

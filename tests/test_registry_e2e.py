@@ -559,3 +559,29 @@ def test_api_load_is_the_verified_path_the_commands_take(repo: Path):
     tamper(cache_object(repo, prod.md5))
     with pytest.raises(BundleError, match="does not match"):
         api.load("model", stage="prod", root=repo)
+
+
+def test_filesystem_and_dvc_refusals_are_one_line_and_a_bug_exits_70(
+    repo: Path, capsys, monkeypatch
+):
+    """A path the filesystem refuses and a broken dvc.yaml are the user's to fix (workspace,
+    7); only what modelops did not foresee is a bug: its traceback, and 70, never 1."""
+    (repo / "afile").write_text("not a directory")
+    err = cli_error(capsys, ["get", "model@v0.0.1", "-o", str(repo / "afile/x.npz")], code=7)
+    assert "afile" in err and not (repo / "afile/x.npz").exists()
+    with open(repo / "dvc.yaml", "a") as f:
+        f.write("\n  broken: [\n")
+    git(repo, "commit", "-q", "-am", "a dvc.yaml DVC cannot parse")
+    err = cli_error(capsys, ["register"], code=7)
+    assert err.startswith("error: dvc: ") and "dvc.yaml" in err
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("an unforeseen state")
+
+    monkeypatch.setattr(api, "list_versions", bug)
+    assert cli.main(["list"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an unforeseen state" in err
+    assert err.strip().endswith(
+        "error: modelops list hit a bug (traceback above); please report it"
+    )

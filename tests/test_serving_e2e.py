@@ -47,8 +47,7 @@ def records(repo: Path) -> list[dict]:
 
 
 def model_at(repo: Path, version: str) -> Model:
-    info = api.reg.need_version(api.reg.state(api.workspace(repo)), "model", version)
-    return Model.from_bytes(api.fetch_bundle(api.workspace(repo), "model", info)[0])
+    return api.load("model", version=version, root=repo).model
 
 
 def wait_for_version(url: str, version: str, timeout: float = 20) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import Interrupted, ModelopsError, RegistryError, UsageError, WorkspaceError
+from modelops.errors import Interrupted, ModelopsError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops import versions
@@ -103,14 +103,6 @@ def retire(
     name, v = _exact_version(ws, ref, version)
     registry = _params(ws).registry
     return reg.retire(ws, registry, name, v, reason, force)
-
-
-def fetch_bundle(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
-    """A version's bundle bytes after checking their md5 against dvc.lock at that version;
-    returns (bytes, md5)."""
-    from modelops import versions
-
-    return versions.fetch(ws, name, info)
 
 
 def load(
@@ -358,7 +350,7 @@ def exp_best(
     ws = workspace(root)
     board = experiments.leaderboard(ws, metric, higher)
     if board.best.value is None:
-        raise RegistryError(f"no experiment has {metric}; nothing to pick")
+        raise WorkspaceError(f"no experiment has {metric}; nothing to pick")
     if apply:
         experiments.apply(ws, board.best.name, [r.rev for r in board.ranked])
     elif branch:
@@ -460,16 +452,15 @@ def monitor(
     name, v = _name_version(ws, name, version)
     p = _params(ws)
     loaded = versions.load(ws, name, v, stage, p.registry)
-    info = loaded.info
     report = monitoring.monitor(
         loaded.model,
         Path(batch),
         p.monitor,
         p.data.na_values,
         p.serving.chunk_rows,
-        reg.metrics_at(ws, info.commit),
+        loaded.metrics(ws),
     )
-    return {"model": f"{name}@{info.version}", **report}
+    return {"model": loaded.ref, **report}
 
 
 def make_batch(

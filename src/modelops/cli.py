@@ -699,8 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 1 error, 2 usage error, 130 interrupted)."""
-    from modelops.errors import BUG_EXIT, Interrupted, ModelopsError
+    """Run the CLI; return the exit code from errors.py's table (one per error family)."""
+    from modelops.errors import BUG_EXIT, Interrupted, ModelopsError, WorkspaceError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -726,9 +726,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = "interrupted" if isinstance(exc, Interrupted) else "error"
         print(f"{label}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Exception:  # not a user's mistake: a bug, shown whole, with a code of its own
+    except OSError as exc:  # the filesystem refused a path the user gave: not a bug
         if args.traceback:
             raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; check the path", file=sys.stderr)
+        return WorkspaceError.exit_code
+    except Exception as exc:  # DVC refusing the repository (a broken dvc.yaml) or a bug
+        if args.traceback:
+            raise
+        if type(exc).__module__.split(".")[0] == "dvc":
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            print(f"error: dvc: {first[:500]}; fix the repository's DVC files", file=sys.stderr)
+            return WorkspaceError.exit_code
         import traceback
 
         traceback.print_exc()

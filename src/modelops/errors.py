@@ -7,7 +7,24 @@ traceback and exits 70.
 
 Exit codes, one per family (the README's "Exit codes" table is this one):
 
-==== =============================================================="""
+==== =====================================================================
+0    done; ``monitor``: ok or warn; ``verify``: identical
+1    a verdict, never an error: ``monitor``: alert; ``verify``: the outputs differ
+2    usage: the command line (``UsageError``, and argparse's own)
+3    params: params.yaml (``ParamsError``)
+4    data: an input CSV, batch or request's data (``DataError``)
+5    bundle and integrity: bytes missing, malformed or not matching their record
+     (``BundleError``; ``InputError``: what ``verify`` cannot check)
+6    registry: a registry operation refused (``RegistryError``, ``TagExists``)
+7    workspace: the checkout's state, git or DVC (``WorkspaceError``)
+8    remote: the DVC or git remote (``RemoteError``)
+70   a bug in modelops (the traceback is printed; sysexits.h's EX_SOFTWARE)
+130  interrupted: Ctrl-C or SIGTERM (``Interrupted``, printed as ``interrupted: ...``)
+==== =====================================================================
+
+Splitting 1 from every error lets a CI job tell "retrain" (monitor's alert) from
+"misconfigured".
+"""
 
 from __future__ import annotations
 

@@ -314,9 +314,6 @@ class GateParams(_Section):
     def metric_for(self, task: str | None) -> str:
         return resolve_metric(self.metric, task)
 
-    def higher_is_better(self, metric: str) -> bool:
-        return higher_is_better(metric, self.direction)
-
 
 class RegistryParams(_Section):
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"], min_length=1)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import BundleError, RegistryError, RemoteError
+from modelops.errors import BundleError, RegistryError, RemoteError, UsageError, WorkspaceError
 from modelops.workspace import scrub
 
 if TYPE_CHECKING:
@@ -218,7 +218,10 @@ def publish(
     st = reg.state(ws)
     wanted = {v.commit for v in versions}
     tags = [e.tag for e in st.of(name) if e.commit in wanted]
-    ws.run_git("push", "--quiet", git_remote, *[f"refs/tags/{t}" for t in tags])
+    try:
+        ws.run_git("push", "--quiet", git_remote, *[f"refs/tags/{t}" for t in tags])
+    except WorkspaceError as exc:  # the data is on the DVC remote; the tags did not go
+        raise RemoteError(f"publish: the data is on DVC remote {remote!r}, but {exc}") from None
     return Published([v.version for v in versions], len(labels), tags)
 
 
@@ -275,7 +278,7 @@ def version_list(
             raise RegistryError(f"no registered versions of {name} to publish")
         return live
     if not version:
-        raise RegistryError("say which version: NAME@vX.Y.Z, or --all")
+        raise UsageError("say which version: NAME@vX.Y.Z, or --all")
     return [reg.need_version(st, name, version)]
 
 

@@ -286,12 +286,13 @@ class ModelServer:
 
         ws = Workspace(self.root)
         version = version or self.pinned
-        got = versions.load(ws, self.name, version, None if version else self.stage)
-        if version and got.info.retired is not None:
+        info = versions.resolve(ws, self.name, version, None if version else self.stage)
+        if version and info.retired is not None:  # refused before its bytes are fetched
             raise RegistryError(
                 f"{self.name}@{version} is retired and is not served; serve a live version "
                 f"or a stage"
             )
+        got = versions.load_resolved(ws, self.name, info)
         return Loaded(
             got.info.version,
             got.info.commit,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import BundleError, RegistryError, UsageError, WorkspaceError
+from modelops.errors import BundleError, RegistryError, RemoteError, UsageError
 
 if TYPE_CHECKING:
     from modelops.bundle import Model
@@ -35,7 +35,7 @@ class Version:
 
     def metrics(self, ws: Workspace) -> dict[str, Any]:
         """The metrics its commit recorded (empty when it recorded none)."""
-        return ws.json_at(self.info.commit, ws.paths_at(self.info.commit)["metrics"]) or {}
+        return reg.metrics_at(ws, self.info.commit)
 
 
 def resolve(
@@ -70,6 +70,7 @@ def fetch(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
     import dvc.api
 
     from modelops.files import md5_bytes
+    from modelops.workspace import scrub
 
     path = artifact_path(ws, name, info)
     expected = ws.lock_outs_at(info.commit).get(path)
@@ -80,11 +81,17 @@ def fetch(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
         data = dvc.api.read(
             path, repo=str(ws.root), rev=info.commit, mode="rb", config=ws.remote_settings()
         )
-    except Exception as exc:  # DVC's own types: missing object, unreachable remote, config
-        raise WorkspaceError(
-            f"{path} of {name}@{info.version}: DVC could not read it "
-            f"({type(exc).__name__}: {exc}); if it is neither in the DVC cache nor on a "
-            f"reachable remote, `dvc push` it from a machine that has it"
+    except Exception as exc:  # DVC's own types: a missing object, a remote, its config
+        from dvc.exceptions import FileMissingError, PathMissingError
+
+        if isinstance(exc, PathMissingError | FileMissingError | FileNotFoundError):
+            raise BundleError(
+                f"{path} of {name}@{info.version} is neither in the DVC cache nor on a "
+                f"reachable DVC remote; `dvc push` it from a machine that has it"
+            ) from None
+        raise RemoteError(
+            f"{path} of {name}@{info.version}: DVC could not fetch it "
+            f"({type(exc).__name__}: {scrub(str(exc), ws)}); check the DVC remote"
         ) from None
     actual = md5_bytes(data)
     if actual != expected:
@@ -103,8 +110,12 @@ def load(
     registry: RegistryParams | None = None,
 ) -> Version:
     """Resolve, fetch, verify and load ``name`` at ``version`` or at ``stage``'s holder."""
+    return load_resolved(ws, name, resolve(ws, name, version, stage, registry))
+
+
+def load_resolved(ws: Workspace, name: str, info: reg.VersionInfo) -> Version:
+    """Fetch, verify and load a version already resolved."""
     from modelops.bundle import Model
 
-    info = resolve(ws, name, version, stage, registry)
     data, md5 = fetch(ws, name, info)
     return Version(name, info, md5, Model.from_bytes(data, where=f"{name}@{info.version}"))

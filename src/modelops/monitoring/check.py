@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import BatchError
+from modelops.errors import BatchError, BundleError
 from modelops.monitoring.statistics import KSCounter, sorted_bin_counts
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def monitor(
 
     profile = model.profile
     if not profile:
-        raise BatchError("the model bundle has no reference profile; retrain it with `dvc repro`")
+        raise BundleError("the model bundle has no reference profile; retrain it with `dvc repro`")
     pre, schema = model.preprocessor, model.schema
     header = csv_header(path, "--batch", BatchError)
     needed = [*pre.numeric, *pre.categorical]

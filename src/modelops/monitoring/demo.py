@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelops.errors import BatchError
+from modelops.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,10 +31,10 @@ def make_batch(
     rng = np.random.default_rng(seed)
     if shift == "label":
         if schema.task != "classification" or schema.positive_class is None:
-            raise BatchError("--shift label needs a binary classification model")
+            raise UsageError("--shift label needs a binary classification model")
         share = 0.9 if strength is None else strength
         if not 0 <= share <= 1:
-            raise BatchError(
+            raise UsageError(
                 f"--strength {share}: for --shift label it is the positive share, 0..1"
             )
         pos = np.flatnonzero((frame[schema.target] == schema.positive_class).to_numpy())
@@ -47,7 +47,7 @@ def make_batch(
     if shift in ("mean", "scale"):
         col = feature or (pre.numeric[0] if pre.numeric else None)
         if col not in pre.numeric:
-            raise BatchError(
+            raise UsageError(
                 f"--feature {col!r} is not a numeric feature of the model "
                 f"({', '.join(pre.numeric[:8])})"
             )
@@ -60,7 +60,7 @@ def make_batch(
     elif shift == "category":
         col = feature or (pre.categorical[0] if pre.categorical else None)
         if col not in pre.categorical:
-            raise BatchError(
+            raise UsageError(
                 "--shift category needs a categorical feature; this model has "
                 + (", ".join(pre.categorical) or "none")
             )

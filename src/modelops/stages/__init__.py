@@ -82,4 +82,11 @@ def run(
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception:  # a bug: shown whole, with the table's code for it (never 1, a verdict)
+        import traceback
+
+        from modelops.errors import BUG_EXIT
+
+        traceback.print_exc()
+        return BUG_EXIT
     return 0
