@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from modelops import api, cli
-from tests.helpers import bucket_of, copy_repo, dvc, git, tree_state, use_remote
+from tests.helpers import bucket_of, copy_repo, dvc, free_port, git, tree_state, use_remote
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -375,11 +375,17 @@ def test_a_corrupt_remote_object_then_a_missing_one(remote_only: Path, s3, capsy
 
 
 def test_an_unreachable_remote(remote_only: Path, s3, capsys):
-    s3.kill()
-    try:
-        before = snapshot(remote_only)
-        _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 5)
-        assert "DVC remote 'storage' cannot be reached" in err and s3.secret_key not in err
-        assert_untouched(remote_only, before)
-    finally:
-        s3.start()  # the server is the session's: other modules use it after this one
+    # The session's server stays up for other tests: the remote points at a closed port.
+    dvc(
+        remote_only,
+        "remote",
+        "modify",
+        "--local",
+        "storage",
+        "endpointurl",
+        f"http://127.0.0.1:{free_port()}",
+    )
+    before = snapshot(remote_only)
+    _, err = cli_error(capsys, ["verify", "model@v0.0.1"], 5)
+    assert "DVC remote 'storage' cannot be reached" in err and s3.secret_key not in err
+    assert_untouched(remote_only, before)
