@@ -102,6 +102,15 @@ def test_the_old_gc_options_are_usage_errors(argv, capsys):
     )
 
 
+def test_gc_refuses_a_remote_name_without_cloud(tmp_path, monkeypatch, capsys):
+    """``gc -r NAME`` alone would collect only the local cache and leave the remote the user
+    named untouched: refused before anything runs (outside a repository, to be sure)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["gc", "-r", "storage"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: gc: -r/--remote storage names the DVC remote") and "add -c" in err
+
+
 def test_traceback_goes_before_or_after_the_command():
     parser = cli.build_parser()
     assert parser.parse_args(["--traceback", "list"]).traceback is True

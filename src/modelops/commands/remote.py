@@ -29,6 +29,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    if args.remote and not args.cloud:  # else the remote a user named would be left as it was
+        from modelops.errors import UsageError
+
+        raise UsageError(
+            f"gc: -r/--remote {args.remote} names the DVC remote that -c/--cloud collects; "
+            "add -c to collect it, or drop -r to collect only the local cache"
+        )
     from modelops import api
 
     for r in api.gc(dry_run=args.dry_run, cloud=args.cloud, remote=args.remote):
