@@ -262,11 +262,11 @@ def test_gc_keeps_stage_holders_and_drops_retired_versions(machine_a: Path, s3: 
     assert v2_md5[2:] not in out and v1_md5[2:] not in out  # both registered and live
     api.retire("model@v0.0.2", reason="superseded")
     api.retire("model@v0.0.1", reason="old", force=True)  # retired, but still holds prod
-    assert cli.main(["gc", "--dry-run", "--remote"]) == 0
+    assert cli.main(["gc", "--dry-run", "--cloud"]) == 0
     out = capsys.readouterr().out
     assert v2_md5[2:] in out and v1_md5[2:] not in out
     assert (cache / v2_md5[:2] / v2_md5[2:]).exists()  # a dry run removes nothing
-    assert cli.main(["gc", "--remote"]) == 0
+    assert cli.main(["gc", "-c", "-r", "storage"]) == 0
     assert not (cache / v2_md5[:2] / v2_md5[2:]).exists()
     assert (cache / v1_md5[:2] / v1_md5[2:]).exists()
     keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket_of(a))["Contents"]}
