@@ -116,7 +116,8 @@ def test_metric_auto_follows_the_task_evaluate_wrote():
     assert params.task_of_metrics(found) == "regression"
     gate = params.validate({}).registry.gate
     assert gate.metric_for("regression") == "r2" and "r2" in found
-    assert gate.higher_is_better("r2") and not gate.higher_is_better("rmse")
+    assert params.higher_is_better("r2", gate.direction)
+    assert not params.higher_is_better("rmse", gate.direction)
     assert params.task_of_metrics({"psi": 0.1}) is None
     # an explicit metric is taken as written, whatever the task
     assert params.resolve_metric("rmse", "classification") == "rmse"
