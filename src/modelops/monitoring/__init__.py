@@ -17,7 +17,8 @@ package (the CLI does, for ``SHIFTS``) stays cheap.
 """
 
 from modelops.errors import BatchError
-from modelops.monitoring.check import Accumulator, Chunk, monitor
+from modelops.monitoring.accumulator import Accumulator, Chunk
+from modelops.monitoring.check import monitor
 from modelops.monitoring.demo import SHIFTS, make_batch
 from modelops.monitoring.render import render
 from modelops.monitoring.statistics import EPS, FeatureDrift, KSCounter, psi

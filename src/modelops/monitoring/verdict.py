@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelops.data import Schema
-    from modelops.monitoring.check import Accumulator
+    from modelops.monitoring.accumulator import Accumulator
     from modelops.params import MonitorParams
 
 LEVELS = {"ok": 0, "warn": 1, "alert": 2}
