@@ -72,6 +72,7 @@ class SeaweedFS:
                 "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=1024",
                 "-volume.max=50",
+                "-volume.preStopSeconds=0",  # the default 10 s only delays a test server's stop
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

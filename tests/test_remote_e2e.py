@@ -152,12 +152,13 @@ def test_server_down_then_killed_mid_push_then_completes(
         # fewer botocore retries against a dead server: the outcome is the same, only sooner
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
 
-        own.stop()  # 1. the server is down
+        own.kill()  # 1. the server is down (a graceful stop takes SeaweedFS ~15 s)
         assert cli.main(["publish", "model@v0.0.3"]) == 8
         assert "no tag was pushed" in capsys.readouterr().err
         assert remote_tags(repo) == []
 
         own.start()  # 2. killed in the middle of a push
+        own.wait_writable("team")
         proc = subprocess.Popen(
             [str(BIN / "modelops"), "publish", "model@v0.0.3"],
             cwd=repo,
@@ -190,7 +191,7 @@ def test_server_down_then_killed_mid_push_then_completes(
         big = hashlib.md5((repo / "data/raw/big.bin").read_bytes()).hexdigest()
         assert big in needed
     finally:
-        own.stop()
+        own.kill()  # nothing in it is kept
 
 
 def test_publish_refuses_a_corrupt_cache_object_before_pushing(
