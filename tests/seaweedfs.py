@@ -70,8 +70,8 @@ class SeaweedFS:
                 # side services on fixed default ports would collide between servers: off
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=1024",
-                "-volume.max=50",
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=2000",  # one server for the session, a bucket per test: each takes volumes
                 "-volume.preStopSeconds=0",  # the default 10 s only delays a test server's stop
             ],
             stdout=log,
