@@ -71,7 +71,8 @@ class SeaweedFS:
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 "-master.volumeSizeLimitMB=64",
-                "-volume.max=2000",  # one server for the session, a bucket per test: each takes volumes
+                # one server for the session and a bucket per test: each bucket takes volumes
+                "-volume.max=2000",
                 "-volume.preStopSeconds=0",  # the default 10 s only delays a test server's stop
             ],
             stdout=log,
