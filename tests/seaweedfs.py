@@ -74,6 +74,8 @@ class SeaweedFS:
                 # one server for the session and a bucket per test: each bucket takes volumes
                 "-volume.max=2000",
                 "-volume.preStopSeconds=0",  # the default 10 s only delays a test server's stop
+                # a restarted master waits one election timeout (10 s by default) for a leader
+                "-master.electionTimeout=1s",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
