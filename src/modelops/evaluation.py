@@ -1,8 +1,8 @@
 """Metrics, plot data, explanations and the model card.
 
-Metrics come from scikit-learn. Plot data is written as lists of records that
-``dvc plots show`` renders with the templates declared in dvc.yaml. Everything
-here is deterministic: same model and data, same bytes.
+Metrics come from ``modelops.metrics`` (numpy; the numbers scikit-learn gives). Plot data
+is written as lists of records that ``dvc plots show`` renders with the templates declared
+in dvc.yaml. Everything here is deterministic: same model and data, same bytes.
 """
 
 from __future__ import annotations
@@ -23,37 +23,33 @@ PLOTS = ("roc", "precision_recall", "confusion", "predicted_vs_actual", "importa
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray, positive_index: int | None) -> dict:
-    """Accuracy, precision, recall, F1, ROC AUC and log loss (binary: of the positive class)."""
-    from sklearn import metrics as m
+    """Accuracy, precision, recall, F1, ROC AUC and log loss (binary: of the positive class;
+    more classes: macro averages, and ROC AUC only when every class is in ``y``)."""
+    import numpy as np
+
+    from modelops import metrics as m
 
     k = proba.shape[1]
     pred = proba.argmax(axis=1)
-    out: dict[str, float] = {"accuracy": m.accuracy_score(y, pred)}
+    positive = positive_index if k == 2 else None
     if k == 2:
         assert positive_index is not None
-        kw: dict[str, Any] = {"pos_label": positive_index, "average": "binary"}
-        scores = proba[:, positive_index]
-        auc_y = (y == positive_index).astype(int)
-        out["roc_auc"] = m.roc_auc_score(auc_y, scores)
-    else:
-        kw = {"average": "macro", "labels": list(range(k))}
-        if len(set(y.tolist())) == k:
-            out["roc_auc"] = m.roc_auc_score(y, proba, multi_class="ovr", labels=list(range(k)))
-    out["precision"] = m.precision_score(y, pred, zero_division=0, **kw)
-    out["recall"] = m.recall_score(y, pred, zero_division=0, **kw)
-    out["f1"] = m.f1_score(y, pred, zero_division=0, **kw)
-    out["log_loss"] = m.log_loss(y, proba, labels=list(range(k)))
+    out: dict[str, float] = {"accuracy": float(np.average(y == pred))}
+    if k == 2 or len(set(y.tolist())) == k:
+        out["roc_auc"] = m.roc_auc(y, proba, positive)
+    out["precision"], out["recall"], out["f1"] = m.precision_recall_f1(y, pred, k, positive)
+    out["log_loss"] = m.log_loss(y, proba)
     return {key: float(out[key]) for key in sorted(out)}
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     """RMSE, MAE and R²."""
-    from sklearn import metrics as m
+    from modelops import metrics as m
 
     return {
-        "mae": float(m.mean_absolute_error(y, pred)),
-        "r2": float(m.r2_score(y, pred)),
-        "rmse": float(m.root_mean_squared_error(y, pred)),
+        "mae": m.mean_absolute_error(y, pred),
+        "r2": m.r2(y, pred),
+        "rmse": m.root_mean_squared_error(y, pred),
     }
 
 
@@ -83,7 +79,7 @@ def classification_plots(
     y: np.ndarray, proba: np.ndarray, classes: list[Any], positive_index: int | None, points: int
 ) -> dict[str, list[dict]]:
     """ROC and precision-recall curves (binary) and confusion rows."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    from modelops.metrics import precision_recall_curve, roc_curve
 
     plots: dict[str, list[dict]] = {}
     if proba.shape[1] == 2:
@@ -112,10 +108,9 @@ def classification_plots(
 
 
 def confusion_matrix(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    from sklearn.metrics import confusion_matrix as cm
+    from modelops.metrics import confusion_matrix as cm
 
-    k = len(classes)
-    matrix = cm(y, proba.argmax(axis=1), labels=list(range(k)))
+    matrix = cm(y, proba.argmax(axis=1), len(classes))
     return {"labels": [str(c) for c in classes], "rows_actual_columns_predicted": matrix.tolist()}
 
 
@@ -132,7 +127,6 @@ def importance(
 ) -> tuple[str, list[dict]]:
     """(method, [{feature, importance}] sorted by importance): coefficients or permutation."""
     import numpy as np
-    from sklearn.inspection import permutation_importance
 
     from modelops.errors import ParamsError
 
@@ -151,6 +145,8 @@ def importance(
     else:
         rows = np.sort(np.random.default_rng(0).permutation(len(X))[: p.importance_max_rows])
         task = model.schema.task
+
+        from sklearn.inspection import permutation_importance
 
         def score(est: Any, Xs: np.ndarray, ys: np.ndarray) -> float:
             if task == "regression":

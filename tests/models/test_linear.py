@@ -219,3 +219,62 @@ def test_full_batch_restarts_momentum_instead_of_stopping_on_overshoot(clf):
     assert np.sum(np.diff(curve) > 1e-8) <= 0.02 * len(curve)  # (nearly) monotone
     ref = SkLogistic(C=1.0 / (len(X) * 0.001), tol=1e-10, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-3)
+
+
+SPECIAL = """
+import json, sys
+import numpy as np
+import scipy.special as sp
+from modelops.models import linear
+
+out = {}
+rng = np.random.default_rng(0)
+for dt in (np.float32, np.float64):
+    x = (rng.normal(size=100_000) * 30).astype(dt)
+    x[:5] = [np.inf, -np.inf, np.nan, 0, -800]
+    z = (rng.normal(size=(5_000, 4)) * 10).astype(dt)
+    z[0] = [np.inf, 1, 2, 3]
+    pairs = [
+        (linear._expit(x), sp.expit(x)),
+        (linear._softmax(z[1:]), sp.softmax(z[1:], axis=1)),
+        (linear._log_softmax(z), sp.log_softmax(z, axis=1)),
+    ]
+    out[dt.__name__] = [
+        a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True) for a, b in pairs
+    ]
+print(json.dumps(out))
+"""
+
+
+def test_logistic_and_softmax_are_scipys_bits_in_a_pinned_process():
+    """The stages compute expit, softmax and log_softmax in numpy instead of importing
+    scipy.special; in the pinned environment the stages run in, every bit is scipy's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from modelops import numerics
+
+    env = numerics.pinned_environ(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-c", SPECIAL], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(proc.stdout) == {"float32": [True] * 3, "float64": [True] * 3}
+
+
+def test_logistic_and_softmax_agree_with_scipy_in_any_process():
+    """Unpinned (a server), numpy may take its SIMD exp: the same values to a few ulps."""
+    import scipy.special as sp
+
+    from modelops.models import linear
+
+    rng = np.random.default_rng(1)
+    for dt, rtol in ((np.float32, 1e-6), (np.float64, 1e-14)):
+        x = (rng.normal(size=10_000) * 20).astype(dt)
+        np.testing.assert_allclose(linear._expit(x), sp.expit(x), rtol=rtol, atol=0)
+        z = (rng.normal(size=(1_000, 3)) * 10).astype(dt)
+        np.testing.assert_allclose(linear._softmax(z), sp.softmax(z, axis=1), rtol=rtol * 10)
+        np.testing.assert_allclose(
+            linear._log_softmax(z), sp.log_softmax(z, axis=1), rtol=rtol * 10, atol=rtol
+        )

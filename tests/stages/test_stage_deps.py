@@ -296,9 +296,8 @@ def _write_batch(workdir: Path, raw_params: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory) -> dict[str, dict[str, Any]]:
-    """Per stage: the params keys it read and the modelops modules it loaded, over all
-    scenarios; the stages run in dvc.yaml's order, each on the previous one's outputs."""
+def scenario_dirs(tmp_path_factory) -> dict[str, Path]:
+    """A working directory per scenario, with its params.yaml (and CSV)."""
     base = tmp_path_factory.mktemp("scenarios")
     dirs = {}
     for name, changes in SCENARIOS.items():
@@ -308,6 +307,15 @@ def observed(tmp_path_factory) -> dict[str, dict[str, Any]]:
         if changes.get("data.source") == "csv":
             _shop_csv(workdir / changes["data.path"])
         dirs[name] = workdir
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def observed(scenario_dirs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Per stage: the params keys it read and the modelops modules it loaded, over all
+    scenarios; the stages run in dvc.yaml's order, each on the previous one's outputs."""
+    dirs = scenario_dirs
+    base = next(iter(dirs.values())).parent
     out = {}
     for stage in STAGES:
         todo = list(dirs.values())
@@ -332,6 +340,49 @@ def observed(tmp_path_factory) -> dict[str, dict[str, Any]]:
             assert run["loads"] >= 1, f"{stage} did not load its params via modelops.params.load"
         out[stage] = result
     return out
+
+
+LOADED = """
+import json, sys
+from modelops.stages import {stage} as stage
+code = stage.main(json.loads(sys.argv[1]))
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"pandas", "scipy", "sklearn"}})
+print(json.dumps([code, heavy]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stage", "scenario", "unwanted"),
+    [
+        # a user's CSV (the bundled datasets come from scikit-learn)
+        ("prepare", "csv-binary-sklearn-logistic", {"scipy", "sklearn"}),
+        ("train", "bundled-logistic", {"scipy", "sklearn"}),
+        ("evaluate", "bundled-logistic", {"scipy", "sklearn"}),
+        ("evaluate", "bundled-linear-closed-form", {"scipy", "sklearn"}),
+        # a batch to check: the drift tests' p-values come from scipy.stats
+        ("monitor", "bundled-logistic", {"sklearn"}),
+    ],
+)
+def test_a_stage_on_its_default_path_does_not_load_scipy_or_scikit_learn(
+    observed, scenario_dirs, stage, scenario, unwanted
+):
+    """Their import costs more than a small stage's work (issue 18): numpy models are
+    scored with modelops.metrics; only scikit-learn models (and bundled data) load them."""
+    workdir = scenario_dirs[scenario]
+    argv = stage_argv(stage, read_yaml(workdir / "params.yaml"))
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED.format(stage=stage), json.dumps(argv)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    code, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert code == 0, proc.stderr
+    assert not unwanted & set(heavy), heavy
+    if stage == "monitor":  # it did check the batch (and so loaded scipy.stats)
+        assert "scipy" in heavy
 
 
 @pytest.mark.slow

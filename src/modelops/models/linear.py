@@ -23,6 +23,34 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+# The logistic function and softmax in numpy, written as scipy.special writes them (expit:
+# 1/(1 + exp(−x)) in the input's precision, xsf/expit.h; softmax and log_softmax: shifted by
+# the row maximum, scipy/special/_logsumexp.py), so that a stage need not import scipy. In a
+# pinned process (modelops.numerics) the bits are scipy's: tests/models/test_linear.py.
+def _expit(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    with np.errstate(over="ignore"):  # exp(−x) = inf for x < −88 (float32): the limit, 0
+        return np.divide(1, 1 + np.exp(-x))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    top = np.max(z, axis=1, keepdims=True)
+    top[~np.isfinite(top)] = 0
+    shifted = z - top
+    with np.errstate(divide="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    e = np.exp(z - np.max(z, axis=1, keepdims=True))
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
 def _squared(l2: float):
     def objective(
         X: np.ndarray, y: np.ndarray, w: np.ndarray, grad: bool = True
@@ -51,12 +79,11 @@ def _binary_logistic(l2: float):
         X: np.ndarray, s: np.ndarray, w: np.ndarray, grad: bool = True
     ) -> tuple[float, np.ndarray | None]:
         import numpy as np
-        from scipy.special import expit
 
         sz = X @ w[:-1].astype(X.dtype)
         sz += X.dtype.type(w[-1])
         sz *= s
-        q = expit(sz)
+        q = _expit(sz)
         # q underflows to 0 only when s·z < −745 (float64); there log q = s·z to within 1e-300.
         logq = np.log(q, out=sz, where=q > 0)
         n = len(s)
@@ -78,11 +105,10 @@ def _softmax_logistic(l2: float):
         X: np.ndarray, y: np.ndarray, W: np.ndarray, grad: bool = True
     ) -> tuple[float, np.ndarray | None]:
         import numpy as np
-        from scipy.special import log_softmax
 
         n = len(y)
         Z = X @ W[:-1].astype(X.dtype) + W[-1].astype(X.dtype)
-        logp = log_softmax(Z, axis=1)
+        logp = _log_softmax(Z)
         rows = np.arange(n)
         loss = -float(logp[rows, y].sum(dtype=np.float64)) / n
         loss += 0.5 * l2 * float(np.sum(W[:-1] ** 2))
@@ -214,13 +240,12 @@ class LogisticRegression(_Linear):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         import numpy as np
-        from scipy.special import expit, softmax
 
         z = self._decision(X)
         if z.ndim == 1:
-            p = expit(z)
+            p = _expit(z)
             return np.column_stack([1.0 - p, p])
-        return softmax(z, axis=1)
+        return _softmax(z)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
