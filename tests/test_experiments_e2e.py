@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -29,29 +28,24 @@ def metrics(repo: Path) -> dict:
     return json.loads((repo / "metrics/metrics.json").read_text())
 
 
-def wait_for_queue(repo: Path, expected: int, timeout: float = 400) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = [
-            r
-            for r in dvc_api.exp_show(repo=str(repo))
-            if r.get("typ") in ("branch_base", "branch_commit") and r.get("Experiment")
-        ]
-        if len(rows) >= expected and all(
-            r.get("State") in (None, "Success", "Failed") for r in rows
-        ):
-            return rows
-        time.sleep(2)
-    raise AssertionError(
-        f"queue did not finish in {timeout}s: {dvc(repo, 'queue', 'status').stdout}"
-    )
+def run_queue(repo: Path, jobs: int, expected: int) -> list[dict]:
+    """Run the queued experiments as ``dvc exp run --run-all -j N`` does: it starts the
+    queue's workers and waits for every task (``dvc queue start`` would return at once and
+    leave the test polling); return the rows of the experiments on this commit."""
+    dvc(repo, "exp", "run", "--run-all", "-j", str(jobs), check=False)  # 255 if one failed
+    rows = [
+        r
+        for r in dvc_api.exp_show(repo=str(repo))
+        if r.get("typ") in ("branch_base", "branch_commit") and r.get("Experiment")
+    ]
+    assert len(rows) == expected, dvc(repo, "queue", "status").stdout
+    assert all(r.get("State") in (None, "Success", "Failed") for r in rows), rows
+    return rows
 
 
 def test_grid_in_parallel_then_best_to_a_branch(repo: Path, capsys):
     dvc(repo, "exp", "run", "--queue", "-S", "train.l2=0.0001,0.5", "-S", "train.epochs=50,300")
-    dvc(repo, "queue", "start", "-j", "2")
-    rows = wait_for_queue(repo, 4)
-    assert len(rows) == 4
+    rows = run_queue(repo, jobs=2, expected=4)
     assert all(isinstance(r.get("f1"), float) for r in rows), rows
     best_f1 = max(r["f1"] for r in rows)
     by_name = {r["Experiment"]: r for r in rows}
@@ -99,8 +93,7 @@ def test_exp_best_refusals(repo: Path, capsys):
 
 def test_failed_queued_experiment_is_named(repo: Path, capsys):
     dvc(repo, "exp", "run", "--queue", "-S", "train.epochs=0", "-n", "broken")
-    dvc(repo, "queue", "start", "-j", "1")
-    rows = wait_for_queue(repo, 1)
+    rows = run_queue(repo, jobs=1, expected=1)
     assert rows[0]["State"] == "Failed"
     err = cli_error(capsys, ["exp", "best", "--metric", "f1"], code=7)
     assert "no finished experiments" in err and "1 experiment(s) failed: broken" in err
