@@ -69,9 +69,10 @@ def test_classification_metrics_are_scikit_learns(seed, n, k, ties, dtype, drawn
     if auc_ref is not None:
         ref["roc_auc"] = auc_ref
     assert got == {key: float(ref[key]) for key in sorted(ref)}
-    assert metrics.confusion_matrix(y, pred, k).tolist() == skm.confusion_matrix(
-        y, pred, labels=labels
-    ).tolist()
+    assert (
+        metrics.confusion_matrix(y, pred, k).tolist()
+        == skm.confusion_matrix(y, pred, labels=labels).tolist()
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
