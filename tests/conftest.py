@@ -24,6 +24,30 @@ import pytest
 
 from tests.helpers import copy_repo, dvc, git, make_project, set_params
 
+# The slowest modules first, as the durations printed at the end of a run rank them. `make
+# test` runs `--dist loadfile`, which hands whole modules to the workers in collection order:
+# with the long ones started first, the short ones fill the gaps at the end instead of one
+# worker finishing a long module alone. A stale order costs balance, never correctness.
+SLOWEST_FIRST = (
+    "test_lifecycle_matrix_e2e.py",
+    "test_remote_e2e.py",
+    "test_experiments_e2e.py",
+    "test_verify_e2e.py",
+    "test_registry_e2e.py",
+    "test_determinism.py",
+    "test_pipeline_e2e.py",
+    "test_serving_e2e.py",
+    "test_interrupts_e2e.py",
+    "test_stage_deps.py",
+    "test_task_defaults_e2e.py",
+    "test_monitoring_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: within a module
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory):
