@@ -59,7 +59,7 @@ def main() -> None:
             )
 
         from modelops import api, monitoring, params
-        from modelops.data import iter_csv
+        from modelops.inference import iter_csv
 
         p = params.load(repo / "params.yaml")
         model = api.load("model@v0.0.1", root=repo).model

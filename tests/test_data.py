@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -277,16 +275,6 @@ def test_text_that_is_mostly_not_numbers_is_still_dropped(tmp_path):
     p = csv_params(f, positive_class="a")
     with pytest.raises(DataError, match=r"no usable feature columns .* code: text with"):
         data.prepare(p.data, p.split)
-
-
-def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
-    """Issue 13, item 12: a header field over csv's 128 KiB limit, and /dev/zero."""
-    huge = write(tmp_path, "a," + "b" * 200_000 + "\n1,2\n")
-    with pytest.raises(DataError, match=r"--input .*: its header row is not CSV \(field larger"):
-        data.csv_header(huge, "--input")
-    with pytest.raises(DataError, match=r"no line end in its first 1,048,576 bytes"):
-        data.csv_header(Path("/dev/zero"), "--input")
-    assert data.csv_header(write(tmp_path, "x,y\r\n1,2\r\n"), "--input") == ["x", "y"]
 
 
 def test_errors_quote_at_most_a_bounded_slice_of_a_cell():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from modelops import inference
+from modelops.errors import DataError
 from tests.helpers import fitted_on, messy_csv
 
 
@@ -126,3 +128,16 @@ def test_an_answer_that_is_not_finite_is_refused_naming_the_furthest_feature(cas
         "the model's answer is not finite: 'x2' = 1e+30 is far outside the training range",
         "x2",
     )
+
+
+def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
+    """Issue 13, item 12: a header field over csv's 128 KiB limit, and /dev/zero."""
+    huge = tmp_path / "huge.csv"
+    huge.write_text("a," + "b" * 200_000 + "\n1,2\n")
+    with pytest.raises(DataError, match=r"--input .*: its header row is not CSV \(field larger"):
+        inference.csv_header(huge, "--input")
+    with pytest.raises(DataError, match=r"no line end in its first 1,048,576 bytes"):
+        inference.csv_header(Path("/dev/zero"), "--input")
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(b"x,y\r\n1,2\r\n")
+    assert inference.csv_header(crlf, "--input") == ["x", "y"]

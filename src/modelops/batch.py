@@ -49,7 +49,7 @@ def predict_csv(
     import pyarrow.csv as pacsv
 
     from modelops import inference
-    from modelops.data import csv_header, iter_csv
+    from modelops.inference import csv_header, iter_csv
 
     pre = model.preprocessor
     header = csv_header(src, "--input")

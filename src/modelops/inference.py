@@ -1,6 +1,10 @@
 """The rules every consumer of a model applies: serving (JSON records), batch prediction
 and monitoring (CSV chunks) take their inputs and encode their outputs through here.
 
+CSV files given to a model (``--input``, ``--batch``) are read here too, header first and
+then in chunks of bounded size: ``modelops.data`` reads the training data, this module
+what a model is asked about.
+
 Inputs: the model's features must all be present; any other column or field (an id,
 a timestamp, the target) is ignored and named, never refused. A number must be
 finite; ``None``/NA is a missing value, imputed as in training.
@@ -17,7 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from modelops.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -189,3 +196,74 @@ def predict(model: Model, numeric: np.ndarray, categorical: list) -> Outputs:
 def reason(out: Outputs, i: int) -> tuple[str, str | None]:
     """Why record ``i`` was refused, and the feature to blame (if one is)."""
     return out.reasons.get(i, ("the model's answer is not finite", None))
+
+
+HEADER_LIMIT = 1 << 20  # bytes: a header row longer than this is not a header
+
+
+def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:
+    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable.
+    At most ``HEADER_LIMIT`` bytes are read, so /dev/zero or a binary file cannot fill memory."""
+    import csv
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.readline(HEADER_LIMIT + 1)
+    except FileNotFoundError:
+        raise error(f"{flag} {path}: no such file") from None
+    except OSError as exc:
+        raise error(f"{flag} {path}: cannot read it ({exc})") from None
+    if len(raw) > HEADER_LIMIT:
+        raise error(
+            f"{flag} {path}: no line end in its first {HEADER_LIMIT:,} bytes; "
+            "give a CSV file with a header row"
+        )
+    try:
+        header = next(csv.reader([raw.decode("utf-8").rstrip("\r\n")]), None)
+    except UnicodeDecodeError as exc:
+        raise error(f"{flag} {path}: cannot read it as UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:  # a NUL byte, a field over csv's 128 KiB limit
+        raise error(f"{flag} {path}: its header row is not CSV ({exc})") from None
+    if not header:
+        raise error(f"{flag} {path}: empty file; it needs a header row and rows")
+    return header
+
+
+def iter_csv(
+    path: Path, numeric: list[str], strings: list[str], na_values: list[str], chunk_rows: int
+):
+    """Yield (first line number, frame) chunks of a CSV with bounded memory.
+
+    Numeric columns are parsed as floats by pandas' C reader. If a chunk holds a
+    value that is not a number, reading resumes at that chunk with every column as
+    text, so the caller can say which lines are bad. (pyarrow's streaming reader
+    decodes blocks ahead of the consumer, so its memory grows with the file; pandas'
+    chunked reader does not.) Line numbers assume no quoted newlines.
+    """
+    import pandas as pd
+
+    def reader(dtype, skip: int):
+        return pd.read_csv(
+            path,
+            usecols=[*numeric, *strings],
+            dtype=dtype,
+            chunksize=chunk_rows,
+            na_values=na_values,
+            keep_default_na=False,
+            engine="c",
+            skiprows=range(1, skip + 1) if skip else None,
+        )
+
+    fast = {**dict.fromkeys(numeric, "float64"), **dict.fromkeys(strings, object)}
+    done = 0
+    try:
+        for chunk in reader(fast, 0):
+            yield done + 2, chunk
+            done += len(chunk)
+        return
+    except ValueError as exc:
+        if isinstance(exc, pd.errors.ParserError):
+            raise DataError(f"{path}: malformed CSV after line {done + 1} ({exc})") from None
+    for chunk in reader(dict.fromkeys([*numeric, *strings], object), done):
+        yield done + 2, chunk
+        done += len(chunk)

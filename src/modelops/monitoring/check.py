@@ -94,7 +94,7 @@ def monitor(
 ) -> dict[str, Any]:
     """Drift report of the CSV at ``path`` against the model's reference profile."""
     from modelops import inference
-    from modelops.data import csv_header, iter_csv
+    from modelops.inference import csv_header, iter_csv
     from modelops.monitoring import verdict
 
     profile = model.profile
