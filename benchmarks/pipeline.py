@@ -42,15 +42,25 @@ def set_data(repo: Path, data: dict) -> None:
 
 
 def write_csv(path: Path, rows: int) -> None:
-    """The seeded synthetic data (the same generator as data.source: synthetic) as a CSV."""
+    """Seeded data as params.yaml's ``data.synthetic`` defaults describe it (20 features, 10
+    informative, 2 classes, 10% of labels flipped, seed 0), drawn the way ``data.source:
+    synthetic`` draws it (scikit-learn's make_classification), as a CSV."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    from sklearn.datasets import make_classification
 
-    from modelops.data import _load_synthetic
-    from modelops.params import DataParams
-
-    p = DataParams.model_validate({"source": "synthetic", "synthetic": {"n_rows": rows}})
-    frame = _load_synthetic(p)[0]
+    X, y = make_classification(
+        n_samples=rows,
+        n_features=20,
+        n_informative=10,
+        n_redundant=0,
+        n_classes=2,
+        flip_y=0.1,
+        random_state=0,
+    )
+    frame = pd.DataFrame(X, columns=[f"x{i:02d}" for i in range(20)])
+    frame["target"] = y.astype("int64")
     pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
