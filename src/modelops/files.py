@@ -57,6 +57,14 @@ def copy_md5(src: BinaryIO, *sinks: BinaryIO, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink (not what it points to) or a directory tree, if there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 def multipart_etag(path: str | Path, part_size: int) -> str:
     """The ETag S3 gives an object uploaded in parts of ``part_size`` bytes: the md5 of
     the parts' md5 digests, then ``-`` and the number of parts."""

@@ -38,13 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelops.errors import InputError, RemoteError, WorkspaceError
 from modelops.files import DIR_SUFFIX as _DIR
-from modelops.files import manifest_md5
+from modelops.files import copy_md5, manifest_md5, remove_path
 
 if TYPE_CHECKING:
     from modelops.registry.state import VersionInfo
     from modelops.workspace import Workspace
-
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -143,15 +141,6 @@ def unverifiable(exc: InputError) -> dict[str, Any]:
 
 
 # -- hashing, as DVC records it -----------------------------------------------------------
-def _md5_stream(stream, sink=None) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    while block := stream.read(CHUNK):
-        h.update(block)
-        if sink is not None:
-            sink.write(block)
-    return h.hexdigest()
-
-
 def tree_entries(ws: Workspace, rel: str) -> list[dict[str, str]]:
     from modelops.files import md5_file
 
@@ -228,7 +217,7 @@ class _Inputs:
         stream, where = self._open(oid, path, record)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with stream as src, open(dest, "wb") as sink:
-            actual = _md5_stream(src, sink)
+            actual = copy_md5(src, sink)
         if actual != oid:
             dest.unlink()
             raise self._corrupt(path, actual, oid, where, record)
@@ -355,15 +344,6 @@ def _isolate(wt: Path, scratch: Path) -> None:
     (wt / ".dvc" / "config.local").write_text(
         f"[core]\n    site_cache_dir = {scratch / 'site'}\n[cache]\n    dir = {scratch / 'cache'}\n"
     )
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def reproduce(wt: Path, stages: list[str]) -> str | None:
@@ -538,7 +518,7 @@ def _run(
                     raise InputError(
                         str(path), f"{ref}: dvc.lock records output {path} outside the repository"
                     )
-                _remove(root / path)
+                remove_path(root / path)
         failure = reproduce(root, stages)
 
         rows, metrics = [], []

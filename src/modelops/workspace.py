@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from modelops.errors import BundleError, RemoteError, WorkspaceError
-from modelops.files import md5_file
+from modelops.files import md5_file, remove_path
 
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -426,33 +426,27 @@ class Workspace:
         errors, Ctrl-C and SIGTERM too). The checkout, its branch, index and tags are not
         touched; git keeps an entry under .git/worktrees only while the worktree exists."""
         import shutil
-        import signal
         import tempfile
-        import threading
+
+        from modelops import interrupts
 
         self.run_git("worktree", "prune")  # entries left by a run that was killed outright
         parent = Path(tempfile.mkdtemp(prefix="modelops-verify-"))
         path = parent / commit[:12]
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            # No hooks: a `dvc install`ed post-checkout hook would run DVC in the new tree.
-            self.run_git(
-                "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
-                str(path), commit,
-            )  # fmt: skip
-            yield path
-        finally:
+        with interrupts.as_interrupt():  # SIGTERM too runs the removal below
             try:
+                # No hooks: a `dvc install`ed post-checkout hook would run DVC in the new tree.
+                self.run_git(
+                    "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet",
+                    str(path), commit,
+                )  # fmt: skip
+                yield path
+            finally:
                 with contextlib.suppress(WorkspaceError):
                     self.run_git("worktree", "remove", "--force", "--force", str(path))
                 shutil.rmtree(parent, ignore_errors=True)
                 with contextlib.suppress(WorkspaceError):
                     self.run_git("worktree", "prune")
-            finally:
-                if previous is not None:
-                    signal.signal(signal.SIGTERM, previous)
 
     def remote_name(self) -> str | None:
         """The default DVC remote (workspace config, config.local included), if any."""
@@ -546,7 +540,7 @@ class Staged:
             raise WorkspaceError(f"{path} of {ref}: an output outside the repository")
         dest = self.ws.root / rel
         tmp = dest.with_name(f".{dest.name}.modelops-checkout")
-        _remove(tmp)
+        remove_path(tmp)
         self.moves.append((tmp, dest, oid))
         if not oid.endswith(".dir"):
             self.ws.copy_verified(oid, tmp, path, ref, self.local)
@@ -571,10 +565,10 @@ class Staged:
         for tmp, dest, _ in self.moves:
             if dest.is_dir() and not dest.is_symlink():
                 old = dest.with_name(f".{dest.name}.modelops-old")
-                _remove(old)
+                remove_path(old)
                 os.replace(dest, old)
                 os.replace(tmp, dest)
-                _remove(old)
+                remove_path(old)
             else:
                 if dest.is_dir():
                     dest.unlink()
@@ -589,16 +583,5 @@ class Staged:
 
     def discard(self) -> None:
         for tmp, _, _ in self.moves:
-            _remove(tmp)
+            remove_path(tmp)
         self.moves = []
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
