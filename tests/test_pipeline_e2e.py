@@ -101,15 +101,3 @@ def test_regression_with_random_forest_is_reproducible(project):
     )
     dvc(project, "repro", "-f", "-s", "train")  # train alone, again: the same bytes
     assert (project / "models/model.npz").read_bytes() == first
-
-
-def test_experiments_run_with_set_params(project):
-    dvc(project, "exp", "run", "-S", "train.l2=0.01", "-n", "more-l2")
-    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
-    names = [
-        e.get("name")
-        for rev in shown
-        for e in (rev.get("experiments") or [])
-        for e in [e["revs"][0]]
-    ]
-    assert "more-l2" in names
