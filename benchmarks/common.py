@@ -30,13 +30,36 @@ def sh(cwd: Path, *argv: str) -> str:
     return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def reproduced_copy(dest: Path, synthetic: bool = False, prod: bool = False) -> Path:
+def set_params(repo: Path, values: dict[str, object]) -> None:
+    """Set params.yaml keys given by dotted name (``{"train.dtype": "float64"}``), keeping its
+    comments (ruamel round trip)."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    path = repo / "params.yaml"
+    params = rt.load(path)
+    for dotted, value in values.items():
+        *parents, key = dotted.split(".")
+        section = params
+        for name in parents:
+            section = section[name]
+        section[key] = value
+    rt.dump(params, path)
+
+
+def reproduced_copy(
+    dest: Path, synthetic: bool = False, prod: bool = False, params: dict | None = None
+) -> Path:
     """This repository cloned into ``dest``, reproduced and committed: where benchmarks start.
-    ``synthetic`` switches the data source; ``prod`` registers v0.0.1 and promotes it."""
+    ``synthetic`` switches the data source; ``params`` sets keys first (see set_params);
+    ``prod`` registers v0.0.1 and promotes it."""
     subprocess.run(["git", "clone", "-q", str(HERE.parent), str(dest)], check=True)
     if synthetic:
-        params = dest / "params.yaml"
-        params.write_text(params.read_text().replace("source: breast_cancer", "source: synthetic"))
+        params_file = dest / "params.yaml"
+        text = params_file.read_text()
+        params_file.write_text(text.replace("source: breast_cancer", "source: synthetic"))
+    if params:
+        set_params(dest, params)
     sh(dest, str(BIN / "dvc"), "repro", "-q")
     sh(dest, "git", "commit", "-qam", "reproduce for the benchmark", "--allow-empty")
     if prod:
