@@ -72,8 +72,8 @@ def _squared(l2: float):
 
 def _binary_logistic(l2: float):
     """Mean log loss for labels ``s`` in {−1, +1}: with q = P(observed class) = expit(s·z) the
-    loss is −log q and its derivative in z is s·(q − 1) = p − y. One expit and one log per
-    row; logaddexp plus expit cost twice as much (benchmarks/training.py)."""
+    loss is −log q and its derivative in z is s·(q − 1) = p − y: one expit and one log per
+    row, where logaddexp for the loss would add a second exp and log."""
 
     def objective(
         X: np.ndarray, s: np.ndarray, w: np.ndarray, grad: bool = True
