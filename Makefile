@@ -70,17 +70,10 @@ remote-local: $(STAMP) ## Use a local directory as the default DVC remote: make 
 .PHONY: remote-s3
 remote-s3: $(STAMP) ## Use S3 as the default DVC remote: make remote-s3 URL=s3://bucket/path [ENDPOINT=..] [REGION=..]
 	@test -n "$$URL" || { echo "usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port] [REGION=us-east-1]"; exit 2; }
-	@# In .dvc/config (committed) so teammates see where the data lives, and mirrored in
-	@# .dvc/config.local so revisions committed before the remote existed still resolve it.
-	@umask 077; for scope in "" --local; do \
-	  $(BIN)/dvc remote add $$scope --default --force storage "$$URL" || exit 1; \
-	  if [ -n "$$ENDPOINT" ]; then $(BIN)/dvc remote modify $$scope storage endpointurl "$$ENDPOINT" || exit 1; fi; \
-	  if [ -n "$$REGION" ]; then $(BIN)/dvc remote modify $$scope storage region "$$REGION" || exit 1; fi; \
-	done
-	@# Credentials only in .dvc/config.local (0600, never committed), only if set, never
-	@# echoed, and read from the environment by Python: on a command line `ps` would show them.
-	@umask 077; $(BIN)/python -c 'from modelops.remote import store_credentials; store_credentials("storage")'
-	@chmod 600 .dvc/config.local
+	@# The remote in .dvc/config (committed) and mirrored in .dvc/config.local; credentials
+	@# only in config.local (0600, never committed), read from the environment by Python, as a
+	@# command line would show them to `ps` (modelops.remote.use_s3).
+	@umask 077; $(BIN)/python -c 'from modelops.remote import use_s3; use_s3("storage")'
 	@echo "remote 'storage' -> $$URL (credentials: .dvc/config.local or AWS_* variables)"
 
 .PHONY: clean

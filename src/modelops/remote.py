@@ -289,21 +289,28 @@ CREDENTIALS = {
 }
 
 
-def store_credentials(remote: str, root: str = ".") -> list[str]:
-    """Copy the AWS_* credentials that are set into ``remote``'s section of
-    .dvc/config.local (made 0600); return the keys written. Read from the environment here,
-    so no secret is ever on a command line, where `ps` shows it (``make remote-s3``)."""
+def use_s3(remote: str, root: str = ".") -> list[str]:
+    """``make remote-s3``: ``remote`` becomes the default remote at the URL, endpoint and
+    region in the environment (``URL``, ``ENDPOINT``, ``REGION``), in .dvc/config (committed,
+    so teammates see where the data lives) and mirrored in .dvc/config.local (so revisions
+    committed before the remote existed resolve it too); then the AWS_* credentials that are
+    set go to config.local only (0600). These are the settings ``dvc remote add --default
+    --force`` and ``dvc remote modify`` write, through DVC's own config editor, which
+    validates them, in one process instead of six. Returns the credential keys written."""
     from dvc.repo import Repo
 
+    section = {"url": os.environ["URL"]}
+    for key, var in (("endpointurl", "ENDPOINT"), ("region", "REGION")):
+        if os.environ.get(var):
+            section[key] = os.environ[var]
     given = {k: os.environ[v] for k, v in CREDENTIALS.items() if os.environ.get(v)}
-    if given:
-        repo = Repo(root)
-        try:
-            with repo.config.edit("local") as conf:
-                conf["remote"][remote].update(given)
-        finally:
-            repo.close()
-    local = os.path.join(root, ".dvc", "config.local")
-    if os.path.exists(local):
-        os.chmod(local, 0o600)
+    repo = Repo(root)
+    try:
+        for level, extra in (("repo", {}), ("local", given)):
+            with repo.config.edit(level) as conf:
+                conf["remote"][remote] = {**section, **extra}  # --force: replaced whole
+                conf["core"]["remote"] = remote
+    finally:
+        repo.close()
+    os.chmod(os.path.join(root, ".dvc", "config.local"), 0o600)
     return sorted(given)
