@@ -34,7 +34,7 @@ repro: $(STAMP) ## Run the DVC pipeline (prepare -> train -> evaluate) and show 
 
 .PHONY: test
 test: $(STAMP) ## Run the whole test suite (what CI runs), one worker per core
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## Run the unit tests only (no git/dvc repositories, no processes)
@@ -73,7 +73,7 @@ remote-s3: $(STAMP) ## Use S3 as the default DVC remote: make remote-s3 URL=s3:/
 	@# The remote in .dvc/config (committed) and mirrored in .dvc/config.local; credentials
 	@# only in config.local (0600, never committed), read from the environment by Python, as a
 	@# command line would show them to `ps` (modelops.remote.use_s3).
-	@umask 077; $(BIN)/python -c 'from modelops.remote import use_s3; use_s3("storage")'
+	@umask 077; $(BIN)/python -c 'import sys; from modelops.remote import use_s3_command; sys.exit(use_s3_command("storage"))'
 	@echo "remote 'storage' -> $$URL (credentials: .dvc/config.local or AWS_* variables)"
 
 .PHONY: clean

@@ -25,7 +25,8 @@ import pytest
 from tests.helpers import copy_repo, dvc, git, make_project, set_params
 
 # The slowest modules first, as the durations printed at the end of a run rank them. `make
-# test` runs `--dist loadfile`, which hands whole modules to the workers in collection order:
+# test` runs `--dist loadfile --no-loadscope-reorder`, which hands whole modules to the workers
+# in collection order (xdist would otherwise start with the modules holding the most tests):
 # with the long ones started first, the short ones fill the gaps at the end instead of one
 # worker finishing a long module alone. A stale order costs balance, never correctness.
 SLOWEST_FIRST = (

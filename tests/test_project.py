@@ -184,3 +184,18 @@ def test_make_remote_targets_take_values_as_values_and_keep_secrets_off_command_
     assert "s3cr3t-v4lue" in text and "AKIDEXAMPLE" in text and "INJECTED" in text
     assert "s3cr3t-v4lue" not in log.read_text() and "s3cr3t-v4lue" not in proc.stdout
     assert "s3cr3t-v4lue" not in (repo / ".dvc/config").read_text()
+    # a remote DVC's schema refuses: one line naming DVC's complaint, exit 2, nothing written
+    before = {f: (repo / ".dvc" / f).read_bytes() for f in ("config", "config.local")}
+    bad = subprocess.run(
+        [*make, "remote-s3", "URL=azure://container/p", "ENDPOINT=http://storage:1"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0].startswith(
+        "error: make remote-s3: DVC refuses the remote 'azure://container/p': "
+    ), bad.stderr
+    assert "endpointurl" in bad.stderr.splitlines()[0]
+    assert {f: (repo / ".dvc" / f).read_bytes() for f in before} == before

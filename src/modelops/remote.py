@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import BundleError, RegistryError, RemoteError, UsageError, WorkspaceError
+from modelops.errors import (
+    BundleError,
+    ModelopsError,
+    RegistryError,
+    RemoteError,
+    UsageError,
+    WorkspaceError,
+)
 from modelops.workspace import scrub
 
 if TYPE_CHECKING:
@@ -295,8 +303,10 @@ def use_s3(remote: str, root: str = ".") -> list[str]:
     so teammates see where the data lives) and mirrored in .dvc/config.local (so revisions
     committed before the remote existed resolve it too); then the AWS_* credentials that are
     set go to config.local only (0600). These are the settings ``dvc remote add --default
-    --force`` and ``dvc remote modify`` write, through DVC's own config editor, which
-    validates them, in one process instead of six. Returns the credential keys written."""
+    --force`` and ``dvc remote modify`` write, through DVC's own config editor, in one process
+    instead of six. DVC's schema checks both files together before either is written (a
+    UsageError naming DVC's complaint). Returns the credential keys written."""
+    from dvc.config import Config, ConfigError, merge
     from dvc.repo import Repo
 
     section = {"url": os.environ["URL"]}
@@ -304,13 +314,40 @@ def use_s3(remote: str, root: str = ".") -> list[str]:
         if os.environ.get(var):
             section[key] = os.environ[var]
     given = {k: os.environ[v] for k, v in CREDENTIALS.items() if os.environ.get(v)}
+    levels = (("repo", {}), ("local", given))
+
+    def apply(conf: dict, extra: dict) -> None:
+        conf["remote"][remote] = {**section, **extra}  # --force: the section replaced whole
+        conf["core"]["remote"] = remote
+
     repo = Repo(root)
     try:
-        for level, extra in (("repo", {}), ("local", given)):
+        merged = repo.config.load_config_to_level("repo")
+        for level, extra in levels:
+            conf = repo.config.load_one(level)
+            apply(conf, extra)
+            merge(merged, conf)
+        try:
+            Config.validate(merged)
+        except ConfigError as exc:
+            raise UsageError(
+                f"make remote-s3: DVC refuses the remote {section['url']!r}: {exc}; "
+                f"check URL, ENDPOINT and REGION (nothing was written)"
+            ) from None
+        for level, extra in levels:
             with repo.config.edit(level) as conf:
-                conf["remote"][remote] = {**section, **extra}  # --force: replaced whole
-                conf["core"]["remote"] = remote
+                apply(conf, extra)
     finally:
         repo.close()
     os.chmod(os.path.join(root, ".dvc", "config.local"), 0o600)
     return sorted(given)
+
+
+def use_s3_command(remote: str) -> int:
+    """``make remote-s3``'s entry point: one ``error:`` line and its exit code on a refusal."""
+    try:
+        use_s3(remote)
+    except ModelopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
