@@ -69,7 +69,10 @@ def test_minibatch_gradient_descent_gets_close(reg):
 def test_binary_logistic_matches_sklearn(clf, dtype):
     X, y = clf
     l2 = 0.01
-    gd = GDConfig(l2=l2, epochs=20000, tol=0.0, n_iter_no_change=100, dtype=dtype)
+    # float32 losses stop improving in noise before the optimum is certified, and that noise
+    # moves with the CPU's exp and BLAS kernel in an unpinned process: patience of 500 epochs
+    # (the best iterate is kept) gets within the tolerance under every kernel we emulate.
+    gd = GDConfig(l2=l2, epochs=20000, tol=1e-12, n_iter_no_change=500, dtype=dtype)
     m = LogisticRegression(gd=gd).fit(X, y)
     ref = SkLogistic(C=1.0 / (l2 * len(X)), tol=1e-12, max_iter=10000).fit(X, y)
     np.testing.assert_allclose(m.coef_, ref.coef_[0], atol=1e-4)
