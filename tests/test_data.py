@@ -287,3 +287,25 @@ def test_errors_quote_at_most_a_bounded_slice_of_a_cell():
     message = str(DataError(f"line 2: 'notes' = {big!r} is not a number"))
     assert len(message) <= MAX_MESSAGE + 40 and "\n" not in message
     assert isinstance(DataError("x"), ModelopsError)
+
+
+def test_numbers_beyond_float64_stop_prepare_naming_the_column_and_lines(tmp_path):
+    """ "1e999" and "inf" are read as infinite: no model can fit them (train's loss became NaN
+    and its output a traceback). Stopped here, with the column and the lines."""
+    rows = [f"{i % 7}.5,{i % 3},{'ab'[i % 2]}" for i in range(40)]
+    rows[3] = "1e999,1,a"
+    rows[10] = "-inf,2,b"
+    f = write(tmp_path, "x,z,y\n" + "\n".join(rows) + "\n")
+    p = csv_params(f, positive_class="a")
+    with pytest.raises(DataError) as err:
+        data.prepare(p.data, p.split)
+    assert str(err.value) == (
+        "data: column 'x' holds 2 number(s) beyond a 64-bit float's range (±1.8e308), read as "
+        "infinite (line 5, 12); correct them, or add their text to data.na_values to read them "
+        "as missing"
+    )
+    # the fix it names works: the same text as a missing value
+    p = csv_params(f, positive_class="a", na_values=["", "1e999", "-inf"])
+    train, test, schema = data.prepare(p.data, p.split)
+    assert schema.numeric == ["x", "z"]
+    assert int(train["x"].isna().sum() + test["x"].isna().sum()) == 2

@@ -28,6 +28,7 @@ CASES = [
     (300, 3, False, np.float64, None),
     (120, 4, True, np.float32, None),
     (90, 5, False, np.float64, [0, 1, 3]),  # classes 2 and 4 absent from y
+    (12, 2, False, np.float64, [1]),  # a test split holding one class: no ROC AUC
 ]
 
 
@@ -48,14 +49,15 @@ def test_classification_metrics_are_scikit_learns(seed, n, k, ties, dtype, drawn
     pred = proba.argmax(axis=1)
     with warnings.catch_warnings():
         _quiet()
+        auc_ref = None  # undefined unless every class is in y: not reported
         if k == 2:
             pos = int(seed % 2)
             kw = {"pos_label": pos, "average": "binary", "zero_division": 0}
-            auc_ref = skm.roc_auc_score((y == pos).astype(int), proba[:, pos])
+            if len(set(y.tolist())) == k:
+                auc_ref = skm.roc_auc_score((y == pos).astype(int), proba[:, pos])
         else:
             pos = None
             kw = {"average": "macro", "labels": labels, "zero_division": 0}
-            auc_ref = None
             if len(set(y.tolist())) == k:
                 auc_ref = skm.roc_auc_score(y, proba, multi_class="ovr", labels=labels)
         ref = {

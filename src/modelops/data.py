@@ -486,12 +486,36 @@ def stray_text(frame: pd.DataFrame, target: str, policy: str) -> dict[str, int]:
     return counts
 
 
+def infinite_values(frame: pd.DataFrame) -> None:
+    """Numbers a 64-bit float cannot hold ("1e999", "inf") are read as infinite, which no
+    model can fit or be scored on: a DataError naming the column and the CSV lines. Runs on
+    the frame as read, so index + 2 is the line."""
+    import numpy as np
+    import pandas as pd
+
+    for name in frame.columns:
+        col = frame[name]
+        if not pd.api.types.is_float_dtype(col):
+            continue
+        bad = np.isinf(col.to_numpy())
+        if not bad.any():
+            continue
+        lines = [int(i) + 2 for i in col.index[bad][:3]]
+        more = ", ..." if bad.sum() > 3 else ""
+        raise DataError(
+            f"data: column {name!r} holds {int(bad.sum())} number(s) beyond a 64-bit float's "
+            f"range (±1.8e308), read as infinite (line {', '.join(map(str, lines))}{more}); "
+            f"correct them, or add their text to data.na_values to read them as missing"
+        )
+
+
 def prepare(
     p: DataParams, s: SplitParams, root: Path = Path(".")
 ) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
     """Load, check, split and type the data: everything prepare does but writing."""
     frame, target, source = load_source(p, root)
     stray = stray_text(frame, target, p.stray_text)
+    infinite_values(frame)
     where = source.get("path") or f"the {source['kind']} dataset"
     frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where)
     train, test = split(frame, target, task, s, consume=source["kind"] == "csv")

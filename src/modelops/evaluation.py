@@ -24,7 +24,7 @@ PLOTS = ("roc", "precision_recall", "confusion", "predicted_vs_actual", "importa
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray, positive_index: int | None) -> dict:
     """Accuracy, precision, recall, F1, ROC AUC and log loss (binary: of the positive class;
-    more classes: macro averages, and ROC AUC only when every class is in ``y``)."""
+    more classes: macro averages); ROC AUC only when every class is in ``y``."""
     import numpy as np
 
     from modelops import metrics as m
@@ -35,7 +35,7 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, positive_index: int
     if k == 2:
         assert positive_index is not None
     out: dict[str, float] = {"accuracy": float(np.average(y == pred))}
-    if k == 2 or len(set(y.tolist())) == k:
+    if len(set(y.tolist())) == k:  # undefined unless every class is in the test split
         out["roc_auc"] = m.roc_auc(y, proba, positive)
     out["precision"], out["recall"], out["f1"] = m.precision_recall_f1(y, pred, k, positive)
     out["log_loss"] = m.log_loss(y, proba)

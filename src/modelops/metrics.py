@@ -6,8 +6,10 @@ together. Each function follows the computation of the scikit-learn function it 
 (scikit-learn 1.9, ``sklearn/metrics/_classification.py``, ``_ranking.py`` and
 ``_regression.py``): the same sorting, cumulative sums, divisions and averages in the same
 order, so the results are the same floats, which ``tests/test_metrics.py`` checks against
-scikit-learn itself on many inputs. Labels are class indices ``0..k-1``.
-"""
+scikit-learn itself on many inputs. Labels are class indices ``0..k-1``. Regression values
+are taken as float64 (scikit-learn would reduce float32 inputs in float32); probabilities
+keep their precision, as scikit-learn's do. NaN or infinite predictions are the caller's to
+refuse (the evaluate stage does) before they reach these functions."""
 
 from __future__ import annotations
 

@@ -214,3 +214,41 @@ def test_a_regression_csv_with_a_classifier_stops_train_in_one_line(workdir, cap
     assert "train.model logistic_regression is a classifier but the task is regression" in err
     assert "use one of auto, linear_regression, ridge, random_forest, hist_gradient_boosting" in err
     assert not (workdir / "m").exists() and not (workdir / "loss.json").exists()
+
+
+EVALUATE = [
+    "--data", "prep", "--model", "m/model.npz", "--metrics", "metrics.json",
+    "--plots", "plots", "--card", "card",
+]  # fmt: skip
+
+
+def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(workdir, capsys):
+    """A test row whose features lie far beyond training overflows a linear model's output:
+    one line naming the rows, exit 4, the previous outputs untouched (they were a traceback
+    with the plots already replaced)."""
+    import pandas as pd
+
+    csv_workdir(workdir, "y", numbers(300, seed=0))
+    run_all(workdir)
+    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
+    test = pd.read_parquet(workdir / "prep/test.parquet")
+    # y = 40 + 3a - 2b + 0.5c (tests/helpers.numbers): every term overflows the same way
+    test.loc[test.index[[2, 5]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 2
+    test.to_parquet(workdir / "prep/test.parquet")
+    capsys.readouterr()
+    assert evaluate.main(EVALUATE) == 4
+    assert one_line_error(capsys) == (
+        "error: evaluate: the model gives no finite prediction for 2 of 60 rows of "
+        "prep/test.parquet (row 2, 5, counted from 0): their features lie far outside the "
+        "training data; correct or drop them in the source data and run prepare again"
+    )
+    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
+
+
+def tree_of(root: Path, *names: str) -> dict[str, bytes]:
+    out = {}
+    for name in names:
+        path = root / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        out |= {f.relative_to(root).as_posix(): f.read_bytes() for f in files if f.is_file()}
+    return out

@@ -9,6 +9,26 @@ from pathlib import Path
 from modelops.stages import entry, parser, run, writing
 
 
+def _finite(out, what: str, data: Path):
+    """The model's outputs on the test split, if every one is finite; else a DataError
+    naming the test rows (features far beyond anything in training overflow the model)."""
+    import numpy as np
+
+    from modelops.data import TEST_FILE
+    from modelops.errors import DataError
+
+    bad = ~np.isfinite(out) if out.ndim == 1 else ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(
+            f"evaluate: the model gives no finite {what} for {len(rows)} of {len(out)} rows of "
+            f"{data / TEST_FILE} (row {', '.join(map(str, rows[:3]))}{', ...' * (len(rows) > 3)}"
+            f", counted from 0): their features lie far outside the training data; correct or "
+            f"drop them in the source data and run prepare again"
+        )
+    return out
+
+
 def _body(args: argparse.Namespace) -> None:
     import hashlib
 
@@ -26,16 +46,20 @@ def _body(args: argparse.Namespace) -> None:
     frame = read_prepared(args.data / TEST_FILE)
     X = model.design_matrix(frame)
     extra: dict = {}
+    overflow = np.errstate(over="ignore", invalid="ignore")  # _finite reports it instead
     if s.task == "classification":
         y = s.encode_labels(frame[s.target])
-        proba = model.estimator.predict_proba(X)
+        with overflow:
+            proba = _finite(model.estimator.predict_proba(X), "probabilities", args.data)
         pos = s.classes.index(s.positive_class) if s.positive_class is not None else None
         metrics = ev.classification_metrics(y, proba, pos)
         plots = ev.classification_plots(y, proba, s.classes, pos, p.evaluate.curve_points)
         extra["confusion_matrix"] = ev.confusion_matrix(y, proba, s.classes)
     else:
         y = frame[s.target].to_numpy(dtype=np.float64)
-        pred = np.asarray(model.estimator.predict(X), dtype=np.float64)
+        with overflow:
+            pred = np.asarray(model.estimator.predict(X), dtype=np.float64)
+        pred = _finite(pred, "prediction", args.data)
         metrics = ev.regression_metrics(y, pred)
         plots = ev.regression_plots(y, pred)
     method, importance = ev.importance(model, X, y, p.evaluate)
