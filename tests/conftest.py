@@ -10,7 +10,9 @@ they share are in tests/helpers.py.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 # Under xdist (make test: one worker per core) each worker and the processes it starts use
@@ -79,14 +81,37 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "repo")
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A session repository of this worker's own. Under xdist every worker would build the
+    same one: the first builds it in the directory the workers share, behind a file lock,
+    and each worker copies that (copying takes a fraction of a second; building, seconds)."""
+    own = tmp_path_factory.mktemp(name) / "repo"
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        build(own)
+        return own
+    from filelock import FileLock
+
+    shared_root = tmp_path_factory.getbasetemp().parent
+    shared = shared_root / f"shared-{name}"
+    with FileLock(str(shared_root / f"shared-{name}.lock")):
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            build(shared / "repo")
+            (shared / "done").touch()
+    return copy_repo(shared / "repo", own)
+
+
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory) -> Path:
     """The project reproduced and committed. Session-wide: copy it before changing it."""
-    repo = make_project(tmp_path_factory.mktemp("reproduced") / "repo")
-    dvc(repo, "repro")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
-    return repo
+
+    def build(repo: Path) -> None:
+        make_project(repo)
+        dvc(repo, "repro")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "reproduce")
+
+    return built_once(tmp_path_factory, "reproduced", build)
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +120,15 @@ def base(reproduced: Path, tmp_path_factory) -> Path:
     Session-wide: copy it before changing it."""
     from modelops import api
 
-    repo = copy_repo(reproduced, tmp_path_factory.mktemp("registry") / "repo")
-    api.register(root=repo)
-    set_params(repo, **{"train.l2": 0.1})
-    dvc(repo, "repro")
-    git(repo, "commit", "-q", "-am", "more regularisation")
-    api.register(root=repo)
-    return repo
+    def build(repo: Path) -> None:
+        copy_repo(reproduced, repo)
+        api.register(root=repo)
+        set_params(repo, **{"train.l2": 0.1})
+        dvc(repo, "repro")
+        git(repo, "commit", "-q", "-am", "more regularisation")
+        api.register(root=repo)
+
+    return built_once(tmp_path_factory, "registry", build)
 
 
 @pytest.fixture(scope="session")
