@@ -32,26 +32,16 @@ def one_line_error(capsys) -> str:
     return err
 
 
+EVALUATE = [
+    "--data", "prep", "--model", "m/model.npz", "--metrics", "metrics.json",
+    "--plots", "plots", "--card", "card",
+]  # fmt: skip
+
+
 def run_all(workdir: Path) -> None:
     assert prepare.main(["--out", "prep"]) == 0
     assert train.main(["--data", "prep", "--model", "m/model.npz", "--loss", "loss.json"]) == 0
-    assert (
-        evaluate.main(
-            [
-                "--data",
-                "prep",
-                "--model",
-                "m/model.npz",
-                "--metrics",
-                "metrics.json",
-                "--plots",
-                "plots",
-                "--card",
-                "card",
-            ]
-        )
-        == 0
-    )
+    assert evaluate.main(EVALUATE) == 0
 
 
 def test_stages_in_process(workdir, capsys):
@@ -110,20 +100,7 @@ def test_evaluate_refuses_a_bundle_that_does_not_match_dvc_lock(workdir, capsys)
         + "0" * 32
         + "'\n"
     )
-    code = evaluate.main(
-        [
-            "--data",
-            "prep",
-            "--model",
-            "m/model.npz",
-            "--metrics",
-            "metrics.json",
-            "--plots",
-            "plots",
-            "--card",
-            "card",
-        ]
-    )
+    code = evaluate.main(EVALUATE)
     assert code == 5
     assert "does not match 000" in one_line_error(capsys)
     assert before == {p: p.read_bytes() for p in before}
@@ -214,12 +191,6 @@ def test_a_regression_csv_with_a_classifier_stops_train_in_one_line(workdir, cap
     assert "train.model logistic_regression is a classifier but the task is regression" in err
     assert "use one of auto, linear_regression, ridge, random_forest, hist_gradient_boosting" in err
     assert not (workdir / "m").exists() and not (workdir / "loss.json").exists()
-
-
-EVALUATE = [
-    "--data", "prep", "--model", "m/model.npz", "--metrics", "metrics.json",
-    "--plots", "plots", "--card", "card",
-]  # fmt: skip
 
 
 def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(workdir, capsys):
