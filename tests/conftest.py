@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,13 @@ from pathlib import Path
 if "PYTEST_XDIST_WORKER" in os.environ:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+
+# A shell that starts a job in the background without job control (`make test &` in a
+# script) starts it with SIGINT ignored, and every process below inherits that; modelops keeps
+# an ignored signal ignored, as nohup asks. The tests that press Ctrl-C on a stage, checkout or
+# merge need the terminal's disposition, so the suite restores it for itself and its children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 
