@@ -154,6 +154,11 @@ def test_the_registry_lock_is_shared_by_worktrees(repo: Path, tmp_path: Path):
     name different holders)."""
     import time
 
+    def blocked_on_a_lock(pid: int) -> bool:
+        """Whether ``pid`` waits for a file lock: a ``->`` line of /proc/locks names it."""
+        lines = Path("/proc/locks").read_text().splitlines()
+        return any("->" in line and str(pid) in line.split("->")[1].split()[3:4] for line in lines)
+
     other = tmp_path / "other"
     git(repo, "worktree", "add", "-q", "--detach", str(other), "HEAD")
     with api.workspace(repo).lock():
@@ -164,10 +169,14 @@ def test_the_registry_lock_is_shared_by_worktrees(repo: Path, tmp_path: Path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(10)  # longer than a whole promote takes here
-        waiting = proc.poll() is None
+        deadline = time.monotonic() + 60
+        while not blocked_on_a_lock(proc.pid):  # the kernel says it waits: no guessed sleep
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out, err = proc.communicate()
+                pytest.fail(f"promote in another worktree did not wait for the lock: {out}{err}")
+            time.sleep(0.02)
+        assert "model#dev#1" not in tags(repo)
     out, err = proc.communicate(timeout=120)
-    assert waiting, f"promote in another worktree did not wait for the lock: {out}{err}"
     assert proc.returncode == 0, err
     assert "model#dev#1" in tags(repo)
 
