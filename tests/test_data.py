@@ -150,6 +150,32 @@ def test_integer_labels_default_positive_is_one(tmp_path):
     assert schema.classes == [0, 1] and schema.positive_class == 1
 
 
+@pytest.mark.parametrize("source", sorted(data.BUNDLED))
+def test_bundled_datasets_are_scikit_learns_value_for_value(source):
+    """prepare reads the files scikit-learn ships without importing it: the frame must be what
+    its loader gives (column names and order, dtypes, every bit of every value)."""
+    import sklearn
+    import sklearn.datasets
+
+    loader, target, _, _ = data.BUNDLED[source]
+    kwargs = {"scaled": False} if source == "diabetes" else {}
+    bunch = getattr(sklearn.datasets, loader)(as_frame=True, **kwargs)
+    expected = bunch.frame.rename(columns={"target": target})
+    if source == "breast_cancer":  # named labels: malignant is the positive class
+        expected[target] = expected[target].map(dict(enumerate(bunch.target_names)))
+    p = params.validate({"data": {"source": source}})
+    frame, got_target, described = data.load_source(p.data)
+    assert got_target == target
+    assert described == {"kind": source, "library": f"scikit-learn {sklearn.__version__}"}
+    assert list(frame.columns) == list(expected.columns)
+    for column in expected:
+        want, got = expected[column].to_numpy(), frame[column].to_numpy()
+        if want.dtype.kind == "f":
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), column
+        else:
+            assert list(got) == list(want), column
+
+
 def test_bundled_target_override_is_refused():
     p = params.validate({"data": {"target": "label"}})
     with pytest.raises(DataError, match=r"target column is 'diagnosis'"):

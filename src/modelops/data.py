@@ -26,7 +26,7 @@ MAX_INFERRED_CLASSES = 20
 # The prepared data: what prepare writes into its output directory (paths.prepared).
 TRAIN_FILE, TEST_FILE, SCHEMA_FILE = "train.parquet", "test.parquet", "schema.json"
 BUNDLED = {
-    # name: (loader, target column, task, default positive class)
+    # name: (scikit-learn's loader, target column, task, default positive class)
     "breast_cancer": ("load_breast_cancer", "diagnosis", "classification", "malignant"),
     "diabetes": ("load_diabetes", "progression", "regression", None),
 }
@@ -88,25 +88,83 @@ def load_source(p: DataParams, root: Path = Path(".")) -> tuple[pd.DataFrame, st
     return _load_csv(p, root)
 
 
-def _load_bundled(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    import sklearn
-    import sklearn.datasets
+# The bundled datasets are the files scikit-learn ships (sklearn/datasets/data/), read as its
+# load_breast_cancer and load_diabetes(scaled=False) read them, without importing scikit-learn:
+# its import (scipy.stats, pandas) cost prepare more than the rest of its work.
+# tests/test_data.py compares both frames with scikit-learn's loaders value for value.
+_MEASURES = (
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave points",
+    "symmetry",
+    "fractal dimension",
+)
+BREAST_CANCER_FEATURES = [
+    *(f"mean {m}" for m in _MEASURES),
+    *(f"{m} error" for m in _MEASURES),
+    *(f"worst {m}" for m in _MEASURES),
+]
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
-    loader, target, _task, _pos = BUNDLED[p.source]
-    kwargs = {"scaled": False} if p.source == "diabetes" else {}
-    bunch = getattr(sklearn.datasets, loader)(as_frame=True, **kwargs)
-    frame = bunch.frame.copy()
-    y = frame.pop("target")
-    if p.source == "breast_cancer":
-        # Named labels make the positive class explicit: malignant is what we look for.
-        y = y.map(dict(enumerate(bunch.target_names)))
+
+def _sklearn_data_dir() -> Path:
+    """scikit-learn's bundled data files, found without running its __init__."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data.source: the bundled datasets come with scikit-learn; install it")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+
+
+def _read_breast_cancer(folder: Path) -> pd.DataFrame:
+    import csv
+
+    import numpy as np
+    import pandas as pd
+
+    with open(folder / "breast_cancer.csv", encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        n_rows, n_features, *labels = next(rows)
+        body = list(rows)
+    data = np.asarray([row[:-1] for row in body], dtype=np.float64)  # float(): as sklearn
+    codes = np.asarray([row[-1] for row in body], dtype=np.int64)
+    if data.shape != (int(n_rows), int(n_features)):
+        raise DataError(f"{folder / 'breast_cancer.csv'}: not the file scikit-learn ships")
+    frame = pd.DataFrame(data, columns=BREAST_CANCER_FEATURES)
+    frame["diagnosis"] = np.asarray(labels, dtype=object)[codes]
+    return frame
+
+
+def _read_diabetes(folder: Path) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    data = np.loadtxt(folder / "diabetes_data_raw.csv.gz")  # as sklearn's loader reads them
+    target = np.loadtxt(folder / "diabetes_target.csv.gz")
+    frame = pd.DataFrame(data, columns=DIABETES_FEATURES)
+    frame["progression"] = target
+    return frame
+
+
+def _load_bundled(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    from importlib.metadata import version
+
+    _loader, target, _task, _pos = BUNDLED[p.source]
     if p.target not in (None, target):
         raise DataError(
             f"data.target: the {p.source} dataset's target column is {target!r}, "
             f"not {p.target!r}; remove data.target or set it to {target!r}"
         )
-    frame[target] = y
-    return frame, target, {"kind": p.source, "library": f"scikit-learn {sklearn.__version__}"}
+    folder = _sklearn_data_dir()
+    # Named labels make the positive class explicit: malignant is what we look for.
+    frame = _read_breast_cancer(folder) if p.source == "breast_cancer" else _read_diabetes(folder)
+    return frame, target, {"kind": p.source, "library": f"scikit-learn {version('scikit-learn')}"}
 
 
 def _load_synthetic(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:

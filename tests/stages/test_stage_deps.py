@@ -355,7 +355,7 @@ print(json.dumps([code, heavy]))
 @pytest.mark.parametrize(
     ("stage", "scenario", "unwanted"),
     [
-        # a user's CSV (the bundled datasets come from scikit-learn)
+        ("prepare", "bundled-logistic", {"scipy", "sklearn"}),  # scikit-learn's files, read
         ("prepare", "csv-binary-sklearn-logistic", {"scipy", "sklearn"}),
         ("train", "bundled-logistic", {"scipy", "sklearn"}),
         ("evaluate", "bundled-logistic", {"scipy", "sklearn"}),
@@ -368,7 +368,7 @@ def test_a_stage_on_its_default_path_does_not_load_scipy_or_scikit_learn(
     observed, scenario_dirs, stage, scenario, unwanted
 ):
     """Their import costs more than a small stage's work (issue 18): numpy models are
-    scored with modelops.metrics; only scikit-learn models (and bundled data) load them."""
+    scored with modelops.metrics; only scikit-learn models load them."""
     workdir = scenario_dirs[scenario]
     argv = stage_argv(stage, read_yaml(workdir / "params.yaml"))
     proc = subprocess.run(
