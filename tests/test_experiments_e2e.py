@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from dvc import api as dvc_api
 
 from modelops import api, cli
 from modelops.params import yaml_loads
-from tests.helpers import cli_error, copy_repo, dvc, git, set_params, tree_state
+from tests.helpers import BIN, cli_error, copy_repo, dvc, git, set_params, tree_state
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +32,18 @@ def metrics(repo: Path) -> dict:
 def run_queue(repo: Path, jobs: int, expected: int) -> list[dict]:
     """Run the queued experiments as ``dvc exp run --run-all -j N`` does: it starts the
     queue's workers and waits for every task (``dvc queue start`` would return at once and
-    leave the test polling); return the rows of the experiments on this commit."""
-    dvc(repo, "exp", "run", "--run-all", "-j", str(jobs), check=False)  # 255 if one failed
+    leave the test polling); return the rows of the experiments on this commit.
+
+    Its output goes to a file, not a pipe: the workers it starts inherit the pipe and keep it
+    open for their 10-second idle timeout after the command has returned."""
+    with open(repo.parent / "queue.log", "ab") as log:
+        subprocess.run(  # exits 255 if one experiment failed
+            [str(BIN / "dvc"), "exp", "run", "--run-all", "-j", str(jobs)],
+            cwd=repo,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
     rows = [
         r
         for r in dvc_api.exp_show(repo=str(repo))
@@ -46,7 +57,7 @@ def run_queue(repo: Path, jobs: int, expected: int) -> list[dict]:
 def test_a_failed_experiment_is_named_beside_others_run_in_parallel_and_best_to_a_branch(
     repo: Path, capsys
 ):
-    # One queue run for all three (starting DVC's queue workers costs about 15 s a run here)
+    # One queue run for all three: starting DVC's queue workers takes seconds each run
     dvc(repo, "exp", "run", "--queue", "-S", "train.epochs=0", "-n", "broken")
     for l2, epochs in (("0.0001", "50"), ("0.5", "300")):
         dvc(repo, "exp", "run", "--queue", "-S", f"train.l2={l2}", "-S", f"train.epochs={epochs}")
