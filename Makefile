@@ -33,7 +33,7 @@ repro: $(STAMP) ## Run the DVC pipeline (prepare -> train -> evaluate) and show 
 	$(BIN)/dvc metrics show
 
 .PHONY: test
-test: $(STAMP) ## Run the whole test suite (what CI runs), one worker per core
+test: $(STAMP) ## Run the whole test suite (what CI runs), a worker per core plus one
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-fast
