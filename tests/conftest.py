@@ -56,14 +56,17 @@ SLOWEST_FIRST = (
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """``-n auto``: a worker per core, plus one. The end-to-end tests spend part of their time
-    waiting (for a server or SeaweedFS to start, a DVC queue worker, the registry's one-second
-    spacing between stage tags), which left ~30 % of a core idle on 2 cores; the extra worker
-    fills it (README, "Development", has the measured times). PYTEST_XDIST_AUTO_NUM_WORKERS
-    still decides when set."""
+    """``-n auto``: a worker per core, plus one unless only unit tests run (they do not wait).
+
+    The end-to-end tests spend part of their time waiting (for a server or SeaweedFS to start,
+    a DVC queue worker, the registry's one-second spacing between stage tags), which left ~30 %
+    of a core idle on 2 cores; the extra worker fills it (README, "Development", has the
+    measured times). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
-    return len(os.sched_getaffinity(0)) + 1
+    cores = len(os.sched_getaffinity(0))
+    unit_tests_only = "not e2e" in (config.getoption("markexpr") or "")  # make test-fast
+    return cores if unit_tests_only else cores + 1
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
