@@ -216,6 +216,29 @@ def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(wor
     assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
 
 
+def test_evaluate_refuses_probabilities_that_are_not_finite_and_writes_nothing(workdir, capsys):
+    """The same for a classifier: +inf and -inf features give a logit of inf - inf (NaN) in
+    the softmax of a three-class logistic regression; no metric may be computed from it."""
+    import pandas as pd
+
+    frame = numbers(300, seed=3)
+    frame["y"] = ["high" if a > 0.5 else "mid" if a > -0.5 else "low" for a in frame["a"]]
+    csv_workdir(workdir, "y", frame)
+    run_all(workdir)
+    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
+    test = pd.read_parquet(workdir / "prep/test.parquet")
+    test.loc[test.index[[0, 7, 9, 11]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 4
+    test.to_parquet(workdir / "prep/test.parquet")
+    capsys.readouterr()
+    assert evaluate.main(EVALUATE) == 4
+    assert one_line_error(capsys) == (
+        "error: evaluate: the model gives no finite probabilities for 4 of 60 rows of "
+        "prep/test.parquet (row 0, 7, 9, ..., counted from 0): their features lie far outside "
+        "the training data; correct or drop them in the source data and run prepare again"
+    )
+    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
+
+
 def tree_of(root: Path, *names: str) -> dict[str, bytes]:
     out = {}
     for name in names:
