@@ -275,12 +275,15 @@ class Workspace:
             name = PurePosixPath(item.path)
             if name.name != "dvc.lock" and (name.suffix != ".dvc" or name.parts[0] == ".dvc"):
                 continue
-            record = yaml.load(item.data_stream.read(), Loader=loader) or {}
-            if name.name == "dvc.lock":
-                stages = (record.get("stages") or {}).values()
-                entries = [o for stage in stages for o in stage.get("outs") or []]
-            else:
-                entries = [o for o in record.get("outs") or [] if o.get("cache", True)]
+            try:
+                record = yaml.load(item.data_stream.read(), Loader=loader) or {}
+                entries = _dvc_outs(record, lock=name.name == "dvc.lock")
+            except (yaml.YAMLError, TypeError) as exc:
+                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise WorkspaceError(
+                    f"{item.path} at {rev}: not in the shape DVC writes ({detail}); nothing was "
+                    f"changed; correct it in a new commit (`dvc repro` or `dvc add` rewrites it)"
+                ) from None
             for out in entries:
                 if out.get("hash") != "md5" and out.get("md5"):
                     self.unverified.append(str(out.get("path")))
@@ -523,6 +526,31 @@ def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:
 
 class NeedsRemote(Exception):
     """A cache object is missing or corrupt: only the remote can give it (internal)."""
+
+
+def _dvc_outs(record: Any, lock: bool) -> list[dict[str, Any]]:
+    """The output records of a parsed dvc.lock (``lock``) or ``.dvc`` file; TypeError when
+    its shape is not DVC's (a list where a mapping belongs, say), not an AttributeError later."""
+
+    def mapping(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where} is a {type(value).__name__}, not a mapping")
+        return value
+
+    def records(value: Any, where: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            raise TypeError(f"{where} is a {type(value).__name__}, not a list")
+        return [mapping(v, f"an entry of {where}") for v in value]
+
+    record = mapping(record, "the file")
+    if lock:
+        stages = mapping(record.get("stages") or {}, "stages")
+        return [
+            o
+            for stage_name, stage in stages.items()
+            for o in records(mapping(stage, f"stage {stage_name}").get("outs") or [], "outs")
+        ]
+    return [o for o in records(record.get("outs") or [], "outs") if o.get("cache", True)]
 
 
 class Staged:

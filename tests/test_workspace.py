@@ -1,0 +1,65 @@
+"""Workspace reads of a commit's DVC records, on tiny git repositories (no DVC run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops import api
+from modelops.errors import WorkspaceError
+from tests.helpers import git
+
+pytestmark = pytest.mark.slow  # runs git
+
+LOCK = """\
+schema: '2.0'
+stages:
+  train:
+    cmd: python train.py
+    outs:
+    - path: models/model.npz
+      hash: md5
+      md5: 0123456789abcdef0123456789abcdef
+      size: 10
+"""
+
+
+def committed(root: Path, files: dict[str, str]) -> Path:
+    git(root, "init", "-q", "-b", "main")
+    for name, text in {"dvc.yaml": "stages: {}\n", **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "records")
+    return root
+
+
+def test_outputs_of_a_commit_come_from_its_lock_and_dvc_files(tmp_path):
+    data = "outs:\n- md5: fedcba9876543210fedcba9876543210\n  hash: md5\n  path: raw.csv\n"
+    repo = committed(tmp_path, {"dvc.lock": LOCK, "data/raw.csv.dvc": data})
+    assert api.workspace(repo).cached_outputs_at("HEAD") == {
+        "models/model.npz": "0123456789abcdef0123456789abcdef",
+        "data/raw.csv": "fedcba9876543210fedcba9876543210",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "detail"),
+    [
+        ("dvc.lock", "- a list\n- not stages\n", "the file is a list, not a mapping"),
+        ("dvc.lock", "stages:\n  train:\n    outs:\n    - [a, b]\n", "an entry of outs is a list"),
+        ("dvc.lock", "stages: [train]\n", "stages is a list, not a mapping"),
+        ("data/raw.csv.dvc", "outs: {path: raw.csv}\n", "outs is a dict, not a list"),
+        ("data/raw.csv.dvc", "outs: [\n", "while parsing a flow node"),
+    ],
+)
+def test_a_record_not_in_dvcs_shape_is_one_error_line(tmp_path, name, text, detail):
+    """A hand-edited or hostile dvc.lock or .dvc file at a revision used to raise an
+    AttributeError (a traceback); now one line names the file, the revision and the fault."""
+    repo = committed(tmp_path, {name: text})
+    with pytest.raises(WorkspaceError) as caught:
+        api.workspace(repo).cached_outputs_at("HEAD")
+    message = str(caught.value)
+    assert message.startswith(f"{name} at HEAD: not in the shape DVC writes (")
+    assert detail in message and "\n" not in message
