@@ -309,29 +309,15 @@ def show(ref: str, *, version: str | None = None, root: str | Path = ".") -> dic
     st = reg.state(ws)
     info = reg.need_version(st, name, v)
     card = ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json")
-    events = [_event(e) for e in st.of(name) if e.version == v]
+    events = [e.to_dict() for e in st.of(name) if e.version == v]
     return {**info.to_dict(), "lineage": info.lineage, "card": card, "events": events}
-
-
-def _event(e: reg.Event) -> dict[str, Any]:
-    d = e.data
-    return {
-        "time": reg.iso(e.time),
-        "tag": e.tag,
-        "event": d.get("action", e.kind),
-        "version": e.version,
-        "stage": e.stage,
-        "author": e.author,
-        "summary": e.summary,
-        **{k: d[k] for k in ("reason", "from", "previous", "forced") if k in d},
-    }
 
 
 def history(name: str | None = None, root: str | Path = ".") -> list[dict[str, Any]]:
     """Every registry event of the model, oldest first."""
     ws = workspace(root)
     name = reg.default_name(ws, name)
-    return [_event(e) for e in reg.state(ws).of(name)]
+    return [e.to_dict() for e in reg.state(ws).of(name)]
 
 
 def exp_best(
@@ -401,6 +387,28 @@ def serve(
     if stage:
         reg.check_stage(stage, p.registry)
     serving.serve(str(ws.root), name, stage, p.serving, host, port, workers, version=v)
+
+
+def ui_export(out: str | Path, *, root: str | Path = ".") -> list[Path]:
+    """Write the registry's pages (board and every version) as static HTML under ``out``."""
+    from modelops.ui.export import export
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--export {out}: exists and is not a directory; name a directory")
+    return export(workspace(root), out)
+
+
+def ui(*, host: str = "127.0.0.1", port: int = 8080, root: str | Path = ".") -> None:
+    """Serve the registry's pages (read-only) until interrupted."""
+    import uvicorn
+
+    from modelops.ui.app import create_app
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: must be between 1 and 65535")
+    ws = workspace(root)
+    uvicorn.run(create_app(ws.root), host=host, port=port, log_level="warning")
 
 
 def predict(

@@ -23,11 +23,12 @@ from modelops.commands import (
     remote,
     serving,
     show,
+    ui,
     verify,
 )
 from modelops.commands.options import pick_version as _pick_version
 
-GROUPS = (registry, checkout, show, experiments, serving, monitoring, verify, remote)
+GROUPS = (registry, checkout, show, experiments, serving, monitoring, verify, remote, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

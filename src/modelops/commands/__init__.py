@@ -14,6 +14,7 @@ return an exit code. ``modelops.cli.main`` is the one place errors become exit c
     monitoring   monitor, make-batch
     verify       verify
     remote       publish, gc                            (the DVC remote)
+    ui           ui                                     (web pages of the registry)
     options      parent parsers and the version options several commands share
     output       terminal-safe text, tables, --json
 """

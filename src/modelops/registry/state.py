@@ -69,6 +69,20 @@ class Event:
     def summary(self) -> str:
         return self.message.partition("\n")[0]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The event as ``history --json`` and the web pages show it."""
+        d = self.data
+        return {
+            "time": iso(self.time),
+            "tag": self.tag,
+            "event": d.get("action", self.kind),
+            "version": self.version,
+            "stage": self.stage,
+            "author": self.author,
+            "summary": self.summary,
+            **{k: d[k] for k in ("reason", "from", "previous", "forced") if k in d},
+        }
+
     def order(self) -> tuple[int, int, str]:
         """Tagger time, then GTO's ``#N`` counter (the true order within one second)."""
         return (self.time, self.counter or 0, self.tag)
