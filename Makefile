@@ -32,8 +32,19 @@ repro: $(STAMP) ## Run the DVC pipeline (prepare -> train -> evaluate) and show 
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the browser tests if missing (as root), or say how
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: the browser tests need Debian's chromium: run 'sudo apt-get install chromium' (or 'make chromium' as root)" >&2; \
+	    exit 2; \
+	  fi; }
+
 .PHONY: test
-test: $(STAMP) ## Run the whole test suite (what CI runs), a worker per core plus one
+test: $(STAMP) chromium ## Run the whole test suite (what CI runs), a worker per core plus one
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-fast
@@ -58,6 +69,10 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
 	cd benchmarks && ../$(BIN)/python run_all.py
+
+.PHONY: vendor-js
+vendor-js: ## Re-vendor the pages' chart scripts (Vega, pinned by npm sha512) into src/modelops/ui/static
+	$(BIN)/python .ci/vendor_js.py
 
 .PHONY: remote-local
 # DIR, URL, ENDPOINT and REGION reach the recipes as environment variables ("$$DIR"), never

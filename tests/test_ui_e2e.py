@@ -4,6 +4,8 @@ forced promotion whose reason and author hold markup (shown as text, never as el
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 import subprocess
 import time
 from html.parser import HTMLParser
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from modelops import api, cli
+from modelops.ui import pages
 from tests.helpers import BIN, cli_error, copy_repo, free_port
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +29,7 @@ class Page(HTMLParser):
     def __init__(self, html: str) -> None:
         super().__init__()
         self.tags: set[str] = set()
+        self.scripts: list[dict[str, str | None]] = []
         self.reasons: list[str] = []
         self.rows: dict[str, dict[str, str]] = {}  # version -> {"metric:f1": "0.95", ...}
         self.lanes: dict[str, str] = {}
@@ -38,6 +42,8 @@ class Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.tags.add(tag)
+        if tag == "script":
+            self.scripts.append(a)
         if tag == "tr" and "data-version" in a:
             self._row = a["data-version"]
             self.rows[self._row] = {}
@@ -105,7 +111,15 @@ def test_export_shows_the_registry_as_list_json_has_it_and_markup_as_text(
     page = (out / "versions/model@v0.0.2.html").read_text()
     parsed = Page(page)
     assert HOSTILE in parsed.reasons  # the reason as the user typed it, as text
-    assert "script" not in parsed.tags and "img" not in parsed.tags
+    # the only elements are the page's own: the chart scripts, the charts' data, one loader
+    assert "img" not in parsed.tags
+    assert sorted(x["src"] for x in parsed.scripts if "src" in x) == [
+        "../static/vega-embed.min.js",
+        "../static/vega-lite.min.js",
+        "../static/vega.min.js",
+    ]
+    assert sum(1 for x in parsed.scripts if not x) == 1
+    assert all(x.get("type") == "application/json" for x in parsed.scripts if x and "src" not in x)
     assert "Eve &amp; &#34;Co&#34; &#39;x&#39; Ltd" in page
     assert "forced" in page
     shown = api.show("model@v0.0.2")
@@ -170,3 +184,86 @@ def test_served_pages_are_the_exported_ones_and_unknown_versions_are_404(
             "model@v9.9.9 is not registered" in httpx.get(f"{url}/versions/model@v9.9.9.html").text
         )
         assert httpx.post(f"{url}/index.html").status_code == 405  # read-only
+
+
+# -- in a real browser: Debian's chromium driven by Playwright -------------------------------
+CHROMIUM = shutil.which("chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    # Chromium's own traffic (updates, sync, safe browsing) would leave the machine
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium (`make test` installs it); missing is a failure, not a skip,
+    so a run without it cannot pass by leaving these tests out."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "chromium is not installed: run `make chromium` (as root) first"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_in_a_browser_the_board_leads_to_a_version_whose_charts_draw_offline(
+    registry, browser, monkeypatch
+):
+    monkeypatch.chdir(registry)
+    shown = api.show("model@v0.0.2")
+    api_charts = pages.charts(api.workspace(), shown["commit"])
+    importance = json.loads((registry / "metrics/plots/importance.json").read_text())
+    with ui_server(registry) as url:
+        context = browser.new_context()
+        left: list[str] = []  # every request for anything but the local server, refused
+
+        def local_only(route):
+            if route.request.url.startswith(f"{url}/"):
+                route.continue_()
+            else:
+                left.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", local_only)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+        page.goto(f"{url}/")
+        assert page.locator('[data-stage="prod"]').text_content().split() == ["prod", "v0.0.1"]
+        page.locator('tr[data-version="v0.0.2"] a').click()
+        page.wait_for_url(f"{url}/versions/model@v0.0.2.html")
+        for metric, value in shown["metrics"].items():
+            cell = page.locator(f'table.metrics tr[data-metric="{metric}"] td')
+            assert cell.inner_text() == f"{value:.4g}"
+        assert HOSTILE in page.locator("td.reason").all_inner_texts()
+
+        charts = page.locator(".vega")
+        page.wait_for_function(
+            "n => document.querySelectorAll('.vega svg').length === n", arg=charts.count()
+        )
+        assert charts.count() == 5  # loss, ROC, precision-recall, confusion, importance
+        assert [c.get_attribute("data-file") for c in page.locator("figure.chart").all()] == [
+            c["file"] for c in api_charts
+        ]
+
+        def marks(file: str, kind: str):  # the data marks of a chart's first layer of a kind
+            return page.locator(f'[data-file="{file}"] svg g.mark-{kind}').first.locator("path")
+
+        assert marks("metrics/plots/roc.json", "line").count() == 1  # one curve, one version
+        assert marks("metrics/loss.json", "line").count() == 1
+        assert marks("metrics/plots/confusion.json", "rect").count() == 4  # 2 x 2 classes
+        assert marks("metrics/plots/importance.json", "rect").count() == len(importance)
+        empty = page.locator('[data-file="metrics/plots/predicted_vs_actual.json"]')
+        assert "no data at this version" in empty.inner_text()
+        context.close()
+    assert problems == [] and left == []

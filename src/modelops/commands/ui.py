@@ -11,8 +11,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from modelops import api
 
     if args.export:
-        written = api.ui_export(args.export)
-        print(f"wrote {len(written)} page(s) under {args.export}; open {args.export}/index.html")
+        pages = [p for p in api.ui_export(args.export) if p.suffix == ".html"]
+        print(f"wrote {len(pages)} page(s) under {args.export}; open {args.export}/index.html")
         return 0
     print(f"modelops ui: http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
     api.ui(host=args.host, port=args.port)

@@ -13,12 +13,13 @@ def create_app(root: Path) -> Any:
     has, so links are the same served and exported. Registry errors (an unknown version) are a
     404 page with the one line the CLI would print."""
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, RedirectResponse
+    from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
     from modelops.errors import ModelopsError
     from modelops.workspace import Workspace
 
     app = FastAPI(title="modelops ui", docs_url=None, redoc_url=None, openapi_url=None)
+    static = render.static_files()  # hash-checked once, before the first request
 
     @app.exception_handler(ModelopsError)
     async def _refused(request, exc: ModelopsError) -> HTMLResponse:
@@ -37,5 +38,12 @@ def create_app(root: Path) -> Any:
         name, _, version = ref.partition("@")
         context = pages.version(Workspace(root), name, version)
         return render.page("version.html", base="/", **context)
+
+    @app.get("/static/{name}")
+    def _static(name: str) -> Response:
+        if name not in static:
+            return Response("not found", 404, media_type="text/plain")
+        kind = "text/javascript" if name.endswith(".js") else "text/plain"
+        return Response(static[name], media_type=kind)
 
     return app

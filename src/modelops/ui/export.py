@@ -13,12 +13,16 @@ if TYPE_CHECKING:
 
 
 def export(ws: Workspace, out: Path) -> list[Path]:
-    """Write the board (``index.html``) and every version's page under ``out``; return them.
+    """Write the board (``index.html``), every version's page and the chart scripts they load
+    (``static/``, checked against their recorded hashes) under ``out``; return the files.
 
     Pages are rendered first and written after, each to a temporary name renamed into place,
     so a failure leaves no half-written site."""
     board = pages.board(ws)
-    site = {Path("index.html"): render.page("board.html", base="", **board)}
+    site: dict[Path, str | bytes] = {
+        Path("index.html"): render.page("board.html", base="", **board),
+        **{Path("static") / name: data for name, data in render.static_files().items()},
+    }
     for model in board["models"]:
         for v in model["active"] + model["retired"]:
             context = pages.version(ws, model["name"], v["version"])
@@ -26,11 +30,11 @@ def export(ws: Workspace, out: Path) -> list[Path]:
                 "version.html", base="../", **context
             )
     written = []
-    for rel, html in site.items():
+    for rel, content in site.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_bytes(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
         written.append(path)
     return written
