@@ -512,7 +512,7 @@ def test_every_command_and_option_has_help():
     assert set(sub.choices) == {
         "register", "promote", "rollback", "checkout", "get", "retire", "list", "show",
         "history", "exp", "report", "merge", "serve", "predict", "monitor", "make-batch",
-        "publish", "gc", "verify",
+        "publish", "gc", "verify", "ui",
     }  # fmt: skip
     parsers = dict(sub.choices)
     exp_sub = next(a for a in parsers["exp"]._actions if a.dest == "exp_command")
