@@ -51,6 +51,7 @@ SLOWEST_FIRST = (
     "test_interrupts_e2e.py",
     "test_stage_deps.py",
     "test_task_defaults_e2e.py",
+    "test_ui_e2e.py",
     "test_monitoring_e2e.py",
 )
 
