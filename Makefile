@@ -34,7 +34,8 @@ repro: $(STAMP) ## Run the DVC pipeline (prepare -> train -> evaluate) and show 
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium for the browser tests if missing (as root), or say how
-	@command -v chromium >/dev/null || { \
+	@[ -n "$$CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || command -v google-chrome >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian's chromium for the browser tests (apt-get)"; \
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -187,7 +188,11 @@ def test_served_pages_are_the_exported_ones_and_unknown_versions_are_404(
 
 
 # -- in a real browser: Debian's chromium driven by Playwright -------------------------------
-CHROMIUM = shutil.which("chromium")
+# Debian's chromium; GitHub's Ubuntu runners ship Google Chrome instead (Ubuntu's chromium is a
+# snap). CHROMIUM names another build.
+CHROMIUM = os.environ.get("CHROMIUM") or next(
+    filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+)
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
