@@ -6,6 +6,7 @@ Commands are run as argument lists, never through a shell.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import posixpath
@@ -78,14 +79,52 @@ class Workspace:
 
     def show(self, rev: str, path: str) -> str | None:
         """A file's exact text at a revision (None if it does not exist there)."""
-        from git import GitCommandError
+        found = self.blob(rev, path)
+        return found[1].decode() if found else None
 
-        try:
-            return self.git.git.execute(
-                ["git", "show", f"{rev}:{path}"], strip_newline_in_stdout=False
-            )
-        except GitCommandError:
+    def blob(self, rev: str, path: str) -> tuple[str, bytes] | None:
+        """(object id, bytes) of a file at a revision, or None: through the one ``git cat-file
+        --batch`` process GitPython keeps per repository, not a ``git show`` per file."""
+        spec = f"{rev}:{path}"
+        if "\n" in spec:  # the batch protocol is one request per line
             return None
+        try:
+            oid, kind, _, data = self.git.git.get_object_data(spec)
+        except ValueError:  # "<spec> missing"
+            return None
+        return (oid.decode(), data) if kind == b"blob" else None
+
+    def blobs(self, specs: list[tuple[str, str]]) -> list[bytes | None]:
+        """Many files at revisions at once: one ``git cat-file --batch`` with every request
+        written before an answer is read (no round trip per file)."""
+        import subprocess
+
+        asked = [f"{rev}:{path}" for rev, path in specs]
+        if not asked:
+            return []
+        if any("\n" in a for a in asked):
+            raise WorkspaceError("a path holds a line break; rename it")
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            input="".join(f"{a}\n" for a in asked).encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode:
+            raise WorkspaceError(f"git cat-file: {proc.stderr.decode(errors='replace').strip()}")
+        out, pos, found = proc.stdout, 0, []
+        for _ in asked:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) == 3:  # "<oid> <type> <size>", then the bytes and a newline
+                size = int(header[2])
+                found.append(out[pos : pos + size] if header[1] == b"blob" else None)
+                pos += size + 1
+            else:  # "<spec> missing" or "ambiguous"
+                found.append(None)
+        return found
 
     def dirty_files(self) -> list[str]:
         """Tracked files with uncommitted changes (staged or not)."""
@@ -115,10 +154,10 @@ class Workspace:
 
     # -- files at a revision ------------------------------------------------------
     def yaml_at(self, rev: str, path: str) -> Any:
-        from modelops.params import yaml_loads
-
-        text = self.show(rev, path)
-        return yaml_loads(text) if text is not None else None
+        """A YAML file at a revision, parsed as DVC parses it (None if absent). Parsed once per
+        distinct content in this process: treat the result as read-only."""
+        found = self.blob(rev, path)
+        return _parsed_yaml(found[0], found[1]) if found else None
 
     def json_at(self, rev: str, path: str) -> Any:
         text = self.show(rev, path)
@@ -504,6 +543,15 @@ class Workspace:
             for s in self.dvc.index.stages
             if isinstance(s, PipelineStage) and os.path.abspath(s.path) == root
         ]
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_yaml(oid: str, data: bytes) -> Any:
+    """YAML by content: one parse serves every revision that holds the same bytes
+    (params.yaml and dvc.yaml rarely change between versions)."""
+    from modelops.params import yaml_loads
+
+    return yaml_loads(data.decode())
 
 
 def content_md5(oid: str, src: BinaryIO, *sinks: BinaryIO) -> str:

@@ -184,7 +184,8 @@ class State:
             holder = self.holder(name, stage)
             if holder in found:
                 found[holder].stages.append(stage)
-        order = sorted(found, key=lambda v: SemVer(v), reverse=True)
+        # SemVer's own comparison re-parses both sides at every step; parse each once
+        order = sorted(found, key=SemVer.parse, reverse=True)
         return {v: found[v] for v in order}
 
     def stage_stack(self, name: str, stage: str) -> list[str]:
