@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops.errors import RegistryError
 
 if TYPE_CHECKING:
     from modelops.params import GateParams
-    from modelops.registry.state import VersionInfo
     from modelops.workspace import Workspace
+
+
+class Revision(Protocol):
+    """What the gate reads of a side: a registered version, or any commit the web pages
+    compare (an experiment's)."""
+
+    commit: str
+    version: str | None
 
 
 @dataclass
@@ -33,9 +40,7 @@ def metrics_at(ws: Workspace, commit: str) -> dict[str, Any]:
     return ws.json_at(commit, ws.paths_at(commit)["metrics"]) or {}
 
 
-def gate(
-    ws: Workspace, g: GateParams, name: str, cand: VersionInfo, holder: VersionInfo | None
-) -> Gate:
+def gate(ws: Workspace, g: GateParams, name: str, cand: Revision, holder: Revision | None) -> Gate:
     """Compare the candidate's committed metrics with the holder's (a missing holder or
     holder metric passes; a candidate without the metric is an error)."""
     from modelops.params import better, higher_is_better, task_of_metrics
@@ -46,8 +51,9 @@ def gate(
     higher = higher_is_better(metric, g.direction)
     if metric not in cand_metrics:
         setting = f"auto ({metric})" if g.metric == "auto" else repr(metric)
+        who = f"{name}@{cand.version}" if cand.version else f"commit {cand.commit[:7]}"
         raise RegistryError(
-            f"registry.gate.metric: {setting} is not among {name}@{cand.version}'s metrics "
+            f"registry.gate.metric: {setting} is not among {who}'s metrics "
             f"({', '.join(sorted(cand_metrics)) or 'none'}); set it in params.yaml"
         )
     c = float(cand_metrics[metric])
