@@ -390,25 +390,56 @@ def serve(
 
 
 def ui_export(out: str | Path, *, root: str | Path = ".") -> list[Path]:
-    """Write the registry's pages (board and every version) as static HTML under ``out``."""
+    """Write the registry's pages (board, every version, the experiments, and each version
+    compared with each stage holder) as static HTML under ``out``."""
     from modelops.ui.export import export
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--export {out}: exists and is not a directory; name a directory")
-    return export(workspace(root), out)
+    ws = workspace(root)
+    return export(ws, _params(ws), out)
 
 
-def ui(*, host: str = "127.0.0.1", port: int = 8080, root: str | Path = ".") -> None:
-    """Serve the registry's pages (read-only) until interrupted."""
+def ui(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    allow_actions: bool = False,
+    root: str | Path = ".",
+) -> None:
+    """Serve the registry's pages until interrupted; read-only unless ``allow_actions``."""
     import uvicorn
 
-    from modelops.ui.app import create_app
+    app = ui_app(host=host, port=port, allow_actions=allow_actions, root=root)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def ui_app(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    allow_actions: bool = False,
+    root: str | Path = ".",
+) -> Any:
+    """The pages' app for ``host:port``, after every check that refuses to start it."""
+    from modelops.serving import token_from_env
+    from modelops.ui.app import Actions, allowed_hosts, create_app, is_loopback
 
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be between 1 and 65535")
     ws = workspace(root)
-    uvicorn.run(create_app(ws.root), host=host, port=port, log_level="warning")
+    actions = None
+    if allow_actions:
+        p = _params(ws)
+        token = token_from_env(p.serving)  # set but empty: refused
+        if not token and not is_loopback(host):
+            raise UsageError(
+                f"--allow-actions on {host} (not loopback) needs a token: set the variable "
+                f"serving.token_env names ({p.serving.token_env or 'none configured'})"
+            )
+        actions = Actions(p.registry.stages, token, p.serving.token_env)
+    return create_app(ws.root, actions, allowed_hosts(host, port))
 
 
 def predict(

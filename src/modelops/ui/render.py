@@ -22,6 +22,7 @@ def _env():
         lstrip_blocks=True,
     )
     env.filters["num"] = lambda v: f"{v:.4g}" if isinstance(v, int | float) else "–"
+    env.globals.update(version_file=version_file, compare_file=compare_file)
     return env
 
 
@@ -50,11 +51,28 @@ def static_files() -> dict[str, bytes]:
     return out
 
 
-def page(template: str, *, base: str, **context: Any) -> str:
-    """Render ``template``; ``base`` is the prefix links take ("/" served, "../" exported)."""
-    return _env().get_template(template).render(base=base, **context)
+def page(template: str, *, base: str, actions: Any = None, **context: Any) -> str:
+    """Render ``template``; ``base`` is the prefix links take ("/" served, "../" exported);
+    ``actions`` (served with --allow-actions only) holds the CSRF token and the stages."""
+    return _env().get_template(template).render(base=base, actions=actions, **context)
+
+
+# A model's name may hold "/" (GTO's "dir/name"); in a file name it becomes "~", which no
+# name or version holds, so every page is one file in one folder, served and exported alike.
+def slug(ref: str) -> str:
+    return ref.replace("/", "~")
+
+
+def unslug(part: str) -> str:
+    return part.replace("~", "/")
 
 
 def version_file(name: str, version: str) -> str:
     """The page of a version, relative to the site's root (the same served and exported)."""
-    return f"versions/{name}@{version}.html"
+    return f"versions/{slug(name)}@{version}.html"
+
+
+def compare_file(a: str, b: str) -> str:
+    """The page comparing ``b`` (new) with ``a`` (old): NAME@vX.Y.Z, experiment names or
+    commits, joined by "..." (which no git ref name holds)."""
+    return f"compare/{slug(a)}...{slug(b)}.html"
