@@ -13,6 +13,7 @@ from common import HERE, machine, record
 SCRIPTS = (
     "startup.py",
     "registry_list.py",
+    "ui_pages.py",
     "training.py",
     "determinism.py",
     "noop.py",
