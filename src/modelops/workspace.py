@@ -86,7 +86,7 @@ class Workspace:
         """(object id, bytes) of a file at a revision, or None: through the one ``git cat-file
         --batch`` process GitPython keeps per repository, not a ``git show`` per file."""
         spec = f"{rev}:{path}"
-        if "\n" in spec:  # the batch protocol is one request per line
+        if not _inside(path) or "\n" in spec:  # one request per line, and only in the tree
             return None
         try:
             oid, kind, _, data = self.git.git.get_object_data(spec)
@@ -104,6 +104,9 @@ class Workspace:
             return []
         if any("\n" in a for a in asked):
             raise WorkspaceError("a path holds a line break; rename it")
+        outside = next((path for _, path in specs if not _inside(path)), None)
+        if outside is not None:
+            raise WorkspaceError(f"{outside!r}: not a path inside the repository")
         proc = subprocess.run(
             ["git", "cat-file", "--batch"],
             cwd=self.root,
@@ -156,8 +159,18 @@ class Workspace:
     def yaml_at(self, rev: str, path: str) -> Any:
         """A YAML file at a revision, parsed as DVC parses it (None if absent). Parsed once per
         distinct content in this process: treat the result as read-only."""
+        from ruamel.yaml.error import YAMLError
+
         found = self.blob(rev, path)
-        return _parsed_yaml(found[0], found[1]) if found else None
+        if not found:
+            return None
+        try:
+            return _parsed_yaml(found[0], found[1])
+        except (YAMLError, UnicodeDecodeError) as exc:
+            problem = str(getattr(exc, "problem", None) or exc).splitlines()[0][:200]
+            raise WorkspaceError(
+                f"{path} at {rev[:12]}: not valid YAML ({problem}); fix it in a new commit"
+            ) from None
 
     def json_at(self, rev: str, path: str) -> Any:
         text = self.show(rev, path)
@@ -173,8 +186,12 @@ class Workspace:
             "card": "metrics/card",
             "model": "models/model.npz",
         }
-        raw = self.yaml_at(rev, "params.yaml") or {}
-        return {**defaults, **(raw.get("paths") or {})}
+        raw = self.yaml_at(rev, "params.yaml")
+        paths = raw.get("paths") if isinstance(raw, dict) else None
+        if not isinstance(paths, dict):
+            return defaults
+        # a commit's file is anyone's input: keep only the entries that can be paths
+        return {**defaults, **{k: v for k, v in paths.items() if isinstance(v, str) and v}}
 
     def lock_outs_at(self, rev: str) -> dict[str, str]:
         """{output path: md5} from dvc.lock at a revision (parsed once per revision)."""
@@ -543,6 +560,13 @@ class Workspace:
             for s in self.dvc.index.stages
             if isinstance(s, PipelineStage) and os.path.abspath(s.path) == root
         ]
+
+
+def _inside(path: str) -> bool:
+    """A relative path that stays inside the repository (git refuses the others, and its
+    cat-file process stops on them)."""
+    parts = PurePosixPath(path).parts
+    return bool(parts) and not path.startswith("/") and ".." not in parts
 
 
 @functools.lru_cache(maxsize=256)

@@ -37,7 +37,8 @@ class Gate:
 
 def metrics_at(ws: Workspace, commit: str) -> dict[str, Any]:
     """The metrics file committed at ``commit`` (path from params.yaml at that commit)."""
-    return ws.json_at(commit, ws.paths_at(commit)["metrics"]) or {}
+    found = ws.json_at(commit, ws.paths_at(commit)["metrics"])
+    return found if isinstance(found, dict) else {}
 
 
 def gate(ws: Workspace, g: GateParams, name: str, cand: Revision, holder: Revision | None) -> Gate:

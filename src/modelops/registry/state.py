@@ -111,9 +111,14 @@ class VersionInfo:
             "retired": self.retired is not None,
             "registered_at": iso(self.registered.time),
             "author": self.registered.author,
-            "metrics": lin.get("metrics", {}),
-            "model_md5": (lin.get("model") or {}).get("md5"),
+            "metrics": _mapping(lin.get("metrics")),
+            "model_md5": _mapping(lin.get("model")).get("md5"),
         }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A tag message's section as a mapping (a hand-written tag may hold anything)."""
+    return {k: v for k, v in value.items() if isinstance(k, str)} if isinstance(value, dict) else {}
 
 
 def iso(ts: int) -> str:
@@ -264,6 +269,8 @@ def check_name(name: str) -> str:
     from gto.exceptions import ValidationError
 
     try:
+        if name != name.strip():  # GTO's pattern ends in "$": a final newline would pass
+            raise ValidationError(name)
         assert_fullname_is_valid(name)
     except ValidationError:
         raise RegistryError(
