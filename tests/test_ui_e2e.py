@@ -131,9 +131,10 @@ class Table(HTMLParser):
             self._head = False
         elif tag == "tr" and self._row is not None:
             cells = self._row
+            heads = [c["text"] for c in cells if c["tag"] == "th"]
             self.rows.append(
                 {
-                    "key": self._rowkey,
+                    "key": self._rowkey or (heads[0] if heads else None),
                     "cells": [c["text"] for c in cells if c["tag"] == "td"],
                     "metric_cells": {
                         c["attrs"]["data-metric"]: {
@@ -244,6 +245,12 @@ def test_export_shows_the_registry_as_list_json_has_it_and_markup_as_text(
     for metric, value in shown["metrics"].items():
         assert f'<tr data-metric="{metric}"><th>{metric}</th><td class="num">{value:.4g}' in page
     assert shown["lineage"]["model"]["sha256"] in page and shown["commit"] in page
+    card = committed(registry, shown["commit"], "metrics/card.json")
+    facts = {r["key"]: r["cells"][0] for r in Table(page, "card")}
+    assert facts["model.sha256"] == card["model"]["sha256"] == shown["lineage"]["model"]["sha256"]
+    assert facts["data.classes"] == ", ".join(card["data"]["classes"])
+    assert facts["data.rows.train"] == str(card["data"]["rows"]["train"])
+    assert facts["training.epochs_run"] == str(card["training"]["epochs_run"])
 
 
 def test_every_version_shows_the_drift_each_version_recorded(registry, tmp_path, monkeypatch):
@@ -388,6 +395,10 @@ def test_served_pages_are_the_exported_ones_and_unknown_pages_are_404(
         assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
         # the same pages but for where links point: "/" served, relative exported
         assert served.text == (out / "index.html").read_text().replace('href="', 'href="/')
+        for response in (served, httpx.get(f"{url}/versions/model@v9.9.9.html")):
+            # the policy as headers: a <meta> policy cannot forbid framing (clickjacking)
+            assert response.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         for rel in ("versions/model@v0.0.2.html", "compare/model@v0.0.1...model@v0.0.3.html"):
             page = httpx.get(f"{url}/{rel}")
             exported = (out / rel).read_text()
@@ -425,6 +436,52 @@ def test_served_pages_are_the_exported_ones_and_unknown_pages_are_404(
         assert git(registry, "tag").stdout == before
         rebound = httpx.get(f"{url}/index.html", headers={"Host": "attacker.example:80"})
         assert rebound.status_code == 400
+
+
+def test_hostile_repository_content_is_a_page_with_a_line_not_a_500(
+    registry, tmp_path, monkeypatch, capsys
+):
+    """A commit whose dvc.yaml names a file on the server as a chart template, a field its data
+    lacks and fields of the wrong type, whose params.yaml points outside the repository, and a
+    hand-written tag whose lineage has the wrong shapes: every page still answers."""
+    from ruamel.yaml import YAML
+
+    repo = copy_repo(registry, tmp_path / "repo")
+    branch = git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    git(repo, "checkout", "-q", "-b", "hostile")
+    yaml = YAML()
+    doc = yaml.load((repo / "dvc.yaml").read_text())
+    roc = "metrics/plots/roc.json"
+    doc["plots"] = [
+        {"Server file": {"template": "/etc/passwd", "x": "fpr", "y": {roc: "tpr"}}},
+        {"Missing field": {"template": "linear", "x": "fpr", "y": {roc: "nope"}}},
+        {"Odd types": {"x": {"a": 1}, "y": {roc: ["tpr"]}}},
+        ["not", "a", "mapping"],
+    ]
+    with (repo / "dvc.yaml").open("w") as f:
+        yaml.dump(doc, f)
+    set_params(repo, **{"paths.metrics": "../../etc/hostname", "paths.card": "/etc/passwd"})
+    git(repo, "commit", "-q", "-am", "hostile files")
+    lineage = {"metrics": 5, "model": "x", "data": [1], "params": "x"}
+    git(repo, "tag", "-a", "model@v9.0.0", "-m", f"Register\n\n{json.dumps(lineage)}")
+    git(repo, "checkout", "-q", branch)
+    monkeypatch.chdir(repo)
+    assert cli.main(["list", "--json"]) == 0
+    assert {"v9.0.0", "v0.0.1"} <= {r["version"] for r in json.loads(capsys.readouterr().out)}
+    with ui_server(repo) as url:
+        assert httpx.get(f"{url}/index.html").status_code == 200
+        page = httpx.get(f"{url}/versions/model@v9.0.0.html")
+        assert page.status_code == 200
+        notes = [" ".join(n.split()) for n in page.text.split('<p class="muted">')[1:]]
+        assert any(n.startswith("template &#39;/etc/passwd&#39; is not one of DVC") for n in notes)
+        assert any(n.startswith("cannot draw:") for n in notes)
+        assert any(n.startswith("x and y must each name one field") for n in notes)
+        assert "root:" not in page.text  # nothing of /etc/passwd reached the page
+        compare = httpx.get(f"{url}/compare/model@v0.0.1...model@v9.0.0.html")
+        assert compare.status_code == 200 and "cannot judge" in compare.text
+    out = tmp_path / "site"
+    assert cli.main(["ui", "--export", str(out)]) == 0
+    assert (out / "versions/model@v9.0.0.html").exists()
 
 
 # -- actions: only with --allow-actions, by POST, with the CSRF token, this Origin, the token --
@@ -467,8 +524,15 @@ def test_actions_need_post_the_csrf_token_this_origin_and_the_token(
         signed = post("/login", {"csrf": csrf, "token": "s3cret"})
         assert signed.status_code == 303
         cookie = signed.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
-        jar = {"modelops_ui_token": "s3cret"}
+        port = url.rsplit(":", 1)[1]
+        assert cookie.startswith(f"modelops_ui_{port}=") and "s3cret" not in cookie
+        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+        assert "Max-Age=43200" in cookie  # a session id for 12 hours, never the token itself
+        jar = {f"modelops_ui_{port}": signed.cookies[f"modelops_ui_{port}"]}
+        assert (
+            post("/actions/promote", form, cookies={f"modelops_ui_{port}": "s3cret"}).status_code
+            == 401
+        )
         # the gate still decides: v0.0.2 has a lower F1 than prod's v0.0.1
         refused = post("/actions/promote", form, cookies=jar)
         assert refused.status_code == 409 and "gate: model@v0.0.2 has f1" in refused.text
@@ -500,12 +564,16 @@ def test_actions_need_post_the_csrf_token_this_origin_and_the_token(
             in Page(httpx.get(f"{url}/versions/model@v0.0.2.html").text).reasons
         )
 
-        rolled = post(
-            "/actions/rollback", {"csrf": csrf, "name": "model", "stage": "prod"}, cookies=jar
-        )
+        # a roll back from a page that showed another holder is refused: it would undo more
+        rollback = {"csrf": csrf, "name": "model", "stage": "prod", "holder": "v0.0.1"}
+        stale = post("/actions/rollback", rollback, cookies=jar)
+        assert stale.status_code == 409 and "held by v0.0.2 now, not v0.0.1" in stale.text
+        rolled = post("/actions/rollback", {**rollback, "holder": "v0.0.2"}, cookies=jar)
         assert rolled.status_code == 303
-        retire = {"csrf": csrf, "ref": "model@v0.0.3", "reason": "superseded"}
-        assert post("/actions/retire", retire, cookies=jar).status_code == 303
+        retire = {"csrf": csrf, "ref": "@v0.0.3", "reason": "superseded"}  # the one model
+        retired = post("/actions/retire", retire, cookies=jar)
+        assert retired.status_code == 303
+        assert retired.headers["location"] == "/versions/model@v0.0.3.html"
         board = Page(httpx.get(f"{url}/index.html").text)
         assert board.lanes["prod"].split()[:2] == ["prod", "v0.0.1"]
         assert gto_stages() == {"v0.0.1": ["prod"], "v0.0.2": ["dev"]}  # v0.0.3 retired
@@ -514,6 +582,14 @@ def test_actions_need_post_the_csrf_token_this_origin_and_the_token(
             "v0.0.2": False,
             "v0.0.3": True,
         }
+        signed_out = post("/logout", {"csrf": csrf}, cookies=jar)
+        assert signed_out.status_code == 303 and "Max-Age=0" in signed_out.headers["set-cookie"]
+        after = post(
+            "/actions/rollback", {**rollback, "stage": "dev", "holder": "v0.0.2"}, cookies=jar
+        )
+        assert (
+            after.status_code == 401
+        )  # the session ended on the server, whatever the browser keeps
 
 
 def test_actions_refuse_to_start_without_a_token_off_loopback_or_with_an_empty_one(
@@ -746,7 +822,7 @@ def test_a_feature_named_with_markup_goes_through_the_pipeline_and_shows_as_text
     with ui_server(repo) as url, watched(browser, url) as page:
         page.goto(f"{url}/versions/model@{version}.html")
         features = page.locator("table.features").inner_text()
-        assert script in features and img in features
+        assert script in features and img in features and "<b>pro</b>" in features
         shown = set(page.locator("table.importance th").all_inner_texts())
         assert script in shown and f"{img}=<b>pro</b>" in shown  # a one-hot column's name
         drawn(page)

@@ -438,7 +438,7 @@ def ui_app(
                 f"--allow-actions on {host} (not loopback) needs a token: set the variable "
                 f"serving.token_env names ({p.serving.token_env or 'none configured'})"
             )
-        actions = Actions(p.registry.stages, token, p.serving.token_env)
+        actions = Actions(p.registry.stages, token, p.serving.token_env, port)
     return create_app(ws.root, actions, allowed_hosts(host, port))
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import logging
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,27 +24,59 @@ from fastapi import Request  # at module level: FastAPI resolves route annotatio
 
 from modelops.ui import pages, render
 
+log = logging.getLogger("modelops.ui")
+
 if TYPE_CHECKING:
     from modelops.workspace import Workspace
 
-COOKIE = "modelops_ui_token"
 MAX_FORM_BYTES = 64 * 1024
+SESSION_SECONDS = 12 * 3600
+# The page's policy as headers too: a <meta> policy cannot forbid framing, and a framed page
+# with real forms is one click from an action (clickjacking).
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @dataclass
 class Actions:
-    """What the action routes need: the registry's stages and the secrets they check."""
+    """What the action routes need: the registry's stages and the secrets they check.
+
+    Signing in swaps the token for a random session id: the cookie never holds the token
+    (browsers send a host's cookies to each of its ports, other local servers included)."""
 
     stages: list[str]
     token: str | None = None  # serving.token_env's value; None: no sign-in
     token_env: str | None = None
+    port: int = 8080
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    sessions: dict[str, float] = field(default_factory=dict)  # id -> expiry (monotonic)
+
+    @property
+    def cookie(self) -> str:
+        return f"modelops_ui_{self.port}"
+
+    def open_session(self) -> str:
+        now = time.monotonic()
+        for sid in [s for s, end in self.sessions.items() if end < now]:
+            del self.sessions[sid]
+        sid = secrets.token_urlsafe(32)
+        self.sessions[sid] = now + SESSION_SECONDS
+        return sid
+
+    def valid(self, sid: str) -> bool:
+        return self.sessions.get(sid, 0.0) > time.monotonic()
 
     def context(self, signed_in: bool) -> dict[str, Any]:
         return {
             "csrf": self.csrf,
             "stages": self.stages,
             "login": bool(self.token) and not signed_in,
+            "signed_in": bool(self.token) and signed_in,
         }
 
 
@@ -101,8 +135,7 @@ def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | Non
     def signed_in(request: Request) -> bool:
         if not actions or not actions.token:
             return True
-        cookie = request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(cookie.encode(), actions.token.encode())
+        return actions.valid(request.cookies.get(actions.cookie, ""))
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         acts = actions.context(signed_in(request)) if actions else None
@@ -115,14 +148,24 @@ def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | Non
     async def _host(request: Request, call_next):
         if hosts is not None and request.headers.get("host", "") not in hosts:
             # refused before any route: a page reached by another name is not ours to serve
-            return Response("this server answers only to its own address", 400)
-        return await call_next(request)
+            response = Response("this server answers only to its own address", 400)
+        else:
+            response = await call_next(request)
+        response.headers.update(HEADERS)
+        return response
 
     @app.exception_handler(ModelopsError)
     async def _refused(request: Request, exc: ModelopsError) -> HTMLResponse:
         if request.method == "GET":
             return refusal(request, str(exc), 404)
         return refusal(request, str(exc), 409 if isinstance(exc, RegistryError) else 400)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> HTMLResponse:
+        # a bug, not the reader's mistake: the one line, and the traceback in the server's log
+        log.exception("modelops ui: %s %s", request.method, request.url.path)
+        message = f"this page hit a bug in modelops ({type(exc).__name__}); the server log has it"
+        return HTMLResponse(render.page("error.html", base="/", message=message), 500)
 
     @app.get("/")
     def _root() -> RedirectResponse:
@@ -169,20 +212,30 @@ def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | Non
 
 def _action_routes(app, root: Path, actions: Actions, page, refusal, signed_in) -> None:
     """POST /actions/{promote,rollback,retire}, and the sign-in page when a token is set."""
+    import asyncio
+
     from fastapi.responses import HTMLResponse, RedirectResponse
+    from starlette.requests import ClientDisconnect
 
     from modelops import api
-    from modelops.errors import UsageError
+    from modelops import registry as reg
+    from modelops.errors import RegistryError, UsageError
+    from modelops.workspace import Workspace
 
     async def checked_form(request: Request) -> dict[str, str] | HTMLResponse:
         """The form's fields, or the refusal: Origin, size, shape, CSRF token."""
         if request.headers.get("origin") != f"http://{request.headers.get('host', '')}":
             return refusal(request, "refused: the request did not come from this page", 403)
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                return refusal(request, f"refused: the form is over {MAX_FORM_BYTES} bytes", 413)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    return refusal(
+                        request, f"refused: the form is over {MAX_FORM_BYTES} bytes", 413
+                    )
+        except ClientDisconnect:  # the client gave up: nobody to answer, nothing done
+            return refusal(request, "refused: the form did not arrive whole", 400)
         try:
             raw = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=16)
         except (UnicodeDecodeError, ValueError):
@@ -216,10 +269,37 @@ def _action_routes(app, root: Path, actions: Actions, page, refusal, signed_in) 
             return form
         given = form.get("token", "")
         if not actions.token or not hmac.compare_digest(given.encode(), actions.token.encode()):
+            await asyncio.sleep(1)  # a wrong guess costs the guesser a second
             return refusal(request, "refused: that is not the token", 401)
         response = done("/index.html")
-        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            actions.cookie,
+            actions.open_session(),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
         return response
+
+    @app.post("/logout")
+    async def _logout(request: Request):
+        form = await checked_form(request)
+        if isinstance(form, HTMLResponse):
+            return form
+        actions.sessions.pop(request.cookies.get(actions.cookie, ""), None)
+        response = done("/index.html")
+        response.delete_cookie(actions.cookie, path="/", httponly=True, samesite="strict")
+        return response
+
+    def resolved(ref: str) -> tuple[str, str]:
+        """NAME@vX.Y.Z, or @vX.Y.Z for the one model dvc.yaml declares."""
+        name, _, version = ref.partition("@")
+        ws = Workspace(root)
+        try:
+            return reg.default_name(ws, name or None), reg.check_version(version)
+        finally:
+            ws.git.close()
 
     @app.post("/actions/{verb}")
     async def _act(request: Request, verb: str):
@@ -232,18 +312,30 @@ def _action_routes(app, root: Path, actions: Actions, page, refusal, signed_in) 
             return refusal(request, "refused: sign in first (the link at the top)", 401)
         force = form.get("force") == "1"
         reason = form.get("reason", "").strip() or None
-        if verb == "promote":
-            ref = need(form, "ref")
-            await _in_thread(
-                api.promote, ref, stage=need(form, "stage"), force=force, reason=reason, root=root
-            )
-            return done("/" + render.version_file(*ref.split("@", 1)))
         if verb == "rollback":
-            await _in_thread(api.rollback, need(form, "name"), stage=need(form, "stage"), root=root)
+            name, stage = need(form, "name"), need(form, "stage")
+            shown = form.get("holder", "")
+            ws = Workspace(root)
+            try:
+                holder = reg.state(ws).holder(reg.check_name(name), stage)
+            finally:
+                ws.git.close()
+            if shown and holder != shown:  # the page was stale: do not undo what it did not show
+                raise RegistryError(
+                    f"{name} {stage!r} is held by {holder or 'no version'} now, not {shown}; "
+                    f"reload the page and decide again"
+                )
+            await _in_thread(api.rollback, name, stage=stage, root=root)
             return done("/index.html")
-        ref = need(form, "ref")
-        await _in_thread(api.retire, ref, reason=reason, force=force, root=root)
-        return done("/" + render.version_file(*ref.split("@", 1)))
+        name, version = resolved(need(form, "ref"))
+        if verb == "promote":
+            stage = need(form, "stage")
+            await _in_thread(
+                api.promote, f"{name}@{version}", stage=stage, force=force, reason=reason, root=root
+            )
+        else:
+            await _in_thread(api.retire, f"{name}@{version}", reason=reason, force=force, root=root)
+        return done("/" + render.version_file(name, version))
 
 
 async def _in_thread(fn, *args, **kwargs):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelops import registry as reg
-from modelops.errors import RegistryError, UsageError
+from modelops.errors import RegistryError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from modelops.params import GateParams
@@ -49,7 +49,7 @@ def version(ws: Workspace, name: str, version: str) -> dict[str, Any]:
     every version recorded, and the stage holders it can be compared with."""
     st = reg.state(ws)
     info = reg.need_version(st, reg.check_name(name), reg.check_version(version))
-    card = ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json")
+    card = _card(ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json"))
     lineage = info.lineage
     holders = [
         {"stage": s, "holder": h}
@@ -58,15 +58,57 @@ def version(ws: Workspace, name: str, version: str) -> dict[str, Any]:
     ]
     return {
         **info.to_dict(),
-        "model": lineage.get("model") or {},
-        "data": _flat(lineage.get("data") or {}),
-        "params": _flat(lineage.get("params") or {}),
-        "card": card if isinstance(card, dict) else {},
+        "model": _dict(lineage.get("model")),
+        "data": _flat(_dict(lineage.get("data"))),
+        "params": _flat(_dict(lineage.get("params"))),
+        "card": card,
+        "card_rows": _card_rows(card),
         "events": [e.to_dict() for e in st.of(info.name) if e.version == info.version],
         "charts": charts(ws, [(info.version, info.commit)]),
         "drift": drift(ws, st, info.name),
         "holders": holders,
     }
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A section of a tag message or a committed file: anyone's input, so maybe not a mapping."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _card(card: Any) -> dict[str, Any]:
+    """The model card with the shapes the page reads (lists of names, rows of importance)."""
+    card = _dict(card)
+    features = _dict(card.get("features"))
+    importance = card.get("importance") if isinstance(card.get("importance"), list) else []
+    return {
+        **card,
+        "features": {
+            "numeric": [str(n) for n in _list(features.get("numeric"))],
+            "categorical": {
+                str(col): [str(c) for c in _list(cats)]
+                for col, cats in _dict(features.get("categorical")).items()
+            },
+            "dropped": {str(col): str(why) for col, why in _dict(features.get("dropped")).items()},
+        },
+        "importance": [
+            r for r in importance if isinstance(r, dict) and {"feature", "importance"} <= set(r)
+        ],
+    }
+
+
+def _card_rows(card: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The model card's facts beyond lineage and metrics: the model, the data (target, classes,
+    rows, source), training and the library versions that made it."""
+    rows: list[tuple[str, Any]] = []
+    for section in ("model", "data", "training", "versions"):
+        value = card.get(section)
+        if isinstance(value, dict):
+            rows += [(k, v) for k, v in _flat(value, f"{section}.") if k != "model.path"]
+    return rows
 
 
 def drift(ws: Workspace, st: State, name: str) -> dict[str, Any]:
@@ -80,7 +122,10 @@ def drift(ws: Workspace, st: State, name: str) -> dict[str, Any]:
     rows, points = [], []
     for info, data in zip(infos, raw, strict=True):
         if data is None:
-            own = ws.paths_at(info.commit).get("drift")
+            try:
+                own = ws.paths_at(info.commit).get("drift")
+            except WorkspaceError:  # params.yaml at that commit is not YAML
+                own = None
             summary = ws.json_at(info.commit, own) if own and own != now else None
         else:
             summary = _json(data)
@@ -152,16 +197,16 @@ def side(ws: Workspace, st: State, ref: str, exps: dict[str, str]) -> Side:
         name, _, v = ref.partition("@")
         info = reg.need_version(st, reg.check_name(name), reg.check_version(v))
         return Side(ref, ref, info.commit, info.version, info.name)
-    if ref in exps:
-        return Side(ref, ref, exps[ref])
-    if _COMMIT.fullmatch(ref):
+    if _COMMIT.fullmatch(ref):  # a commit id first: an experiment cannot take its name
         try:
             commit = ws.commit_of(ref)
-        except Exception:
+        except WorkspaceError:
             commit = ""
         if commit:
             label = next((n for n, c in exps.items() if c == commit), ref[:7])
             return Side(ref, label, commit)
+    if ref in exps:
+        return Side(ref, ref, exps[ref])
     raise UsageError(
         f"compare: {ref!r} is not a registered NAME@vX.Y.Z, an experiment of this repository "
         f"or a commit id"
@@ -281,38 +326,54 @@ def charts(ws: Workspace, revs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     per epoch that train writes), as the Vega-Lite spec `dvc plots diff` draws: DVC's own
     template filled with each revision's data file, told apart by label. A plot without data
     at any revision has no spec."""
-    from dvc_render.vega import VegaRenderer
 
-    declared: dict[tuple[str, str], tuple[str, str, str]] = {}  # (title, file) -> template, x, y
+    declared: dict[tuple[str, str], tuple[Any, Any, Any]] = {}  # (title, file) -> template, x, y
     for _, commit in revs:
         loss = ws.paths_at(commit).get("loss")
         if loss:
             declared.setdefault(("Loss per epoch", loss), ("linear", "epoch", "loss"))
-        dvc_yaml = ws.yaml_at(commit, "dvc.yaml") or {}
-        for entry in dvc_yaml.get("plots") or []:
-            if not isinstance(entry, dict):
-                continue
-            for title, spec in entry.items():
-                if not isinstance(spec, dict) or not isinstance(spec.get("y"), dict):
-                    continue
-                for file, field in spec["y"].items():
+        dvc_yaml = ws.yaml_at(commit, "dvc.yaml")
+        plots = dvc_yaml.get("plots") if isinstance(dvc_yaml, dict) else None
+        for entry in plots if isinstance(plots, list) else []:
+            for title, spec in _dict(entry).items():
+                ys = _dict(spec).get("y") if isinstance(spec, dict) else None
+                for file, field in _dict(ys).items():
                     declared.setdefault(
                         (str(title), str(file)),
                         (spec.get("template", "linear"), spec.get("x", "step"), field),
                     )
     out = []
     for (title, file), (template, x, y) in declared.items():
-        data = []
-        for label, commit in revs:
-            rows = ws.json_at(commit, file)
-            if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
-                data += [dict(r, rev=label) for r in rows]
-        spec = None
-        if data:
-            renderer = VegaRenderer(data, title, template=template, x=x, y=y, title=title)
-            spec = renderer.get_filled_template()
-        out.append({"title": title, "file": file, "spec": spec})
+        spec, note = _chart(ws, revs, title, file, template, x, y)
+        out.append({"title": title, "file": file, "spec": spec, "note": note})
     return out
+
+
+def _chart(
+    ws: Workspace, revs: list[tuple[str, str]], title: str, file: str, template, x, y
+) -> tuple[dict[str, Any] | None, str]:
+    """(spec, "") or (None, why not). Only DVC's built-in templates: dvc-render would open any
+    other name as a file on this machine, and a commit's dvc.yaml is anyone's input."""
+    from dvc_render.vega import VegaRenderer
+    from dvc_render.vega_templates import TEMPLATES
+
+    if template not in {t.DEFAULT_NAME for t in TEMPLATES}:
+        return None, f"template {str(template)[:80]!r} is not one of DVC's built-in templates"
+    if not (isinstance(x, str) and isinstance(y, str)):
+        return None, "x and y must each name one field"
+    data = []
+    for label, commit in revs:
+        rows = ws.json_at(commit, file)
+        if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+            data += [dict(r, rev=label) for r in rows]
+    if not data:
+        return None, "no data at this version" if len(revs) == 1 else "no data on either side"
+    try:
+        renderer = VegaRenderer(data, title, template=template, x=x, y=y, title=title)
+        return renderer.get_filled_template(), ""
+    except Exception as exc:  # dvc-render's refusals (a field not in the data, ...)
+        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return None, f"cannot draw: {why}"
 
 
 def _json(data: bytes) -> Any:
