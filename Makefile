@@ -71,6 +71,10 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
 	cd benchmarks && ../$(BIN)/python run_all.py
 
+.PHONY: screenshots
+screenshots: $(STAMP) chromium ## Re-take the README's pictures of modelops ui from a real run (.github/screenshots/)
+	$(BIN)/python .ci/screenshots.py
+
 .PHONY: vendor-js
 vendor-js: ## Re-vendor the pages' chart scripts (Vega, pinned by npm sha512) into src/modelops/ui/static
 	$(BIN)/python .ci/vendor_js.py
