@@ -266,13 +266,15 @@ def experiments(ws: Workspace, metrics_file: str, params_file: str = "params.yam
 
     from modelops.params import higher_is_better
 
+    # sha_only (`dvc exp show --sha`): DVC would otherwise name the baseline by reading every
+    # tag, and a registry has many; the current branch is the name DVC would pick anyway.
     with Repo(str(ws.root)) as repo:
-        states = [s.dumpd() for s in repo.experiments.show()]
+        states = [s.dumpd() for s in repo.experiments.show(hide_workspace=True, sha_only=True)]
+    ref = ws.current_ref()
     rows = []
     for base in states:
-        if base.get("rev") == "workspace":
-            continue
-        rows.append(_exp_row(base, base.get("name") or base["rev"][:7], "baseline", "success"))
+        name = ref if ref != base["rev"] else base["rev"][:7]
+        rows.append(_exp_row(base, name, "baseline", "success"))
         for exp in base.get("experiments") or []:
             revs = exp.get("revs") or []
             if not revs:
