@@ -8,6 +8,7 @@ print. Errors are ``ModelopsError`` subclasses with one-line messages.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,7 +439,12 @@ def ui_app(
                 f"--allow-actions on {host} (not loopback) needs a token: set the variable "
                 f"serving.token_env names ({p.serving.token_env or 'none configured'})"
             )
-        actions = Actions(p.registry.stages, token, p.serving.token_env, port)
+        # the pages act through the CLI's own functions, on this repository
+        ops = {
+            verb: functools.partial(fn, root=ws.root)
+            for verb, fn in (("promote", promote), ("rollback", rollback), ("retire", retire))
+        }
+        actions = Actions(p.registry.stages, ops, token, p.serving.token_env, port)
     return create_app(ws.root, actions, allowed_hosts(host, port))
 
 

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,9 @@ class Actions:
     (browsers send a host's cookies to each of its ports, other local servers included)."""
 
     stages: list[str]
+    # The CLI's own functions (api.promote, api.rollback, api.retire), handed in by the caller:
+    # the pages act exactly as the commands do, and this module does not import api.
+    ops: dict[str, Callable[..., Any]]
     token: str | None = None  # serving.token_env's value; None: no sign-in
     token_env: str | None = None
     port: int = 8080
@@ -100,49 +103,70 @@ def allowed_hosts(host: str, port: int) -> set[str] | None:
     return {f"{n}:{port}" for n in names} | ({*names} if port == 80 else set())
 
 
+class Site:
+    """What every route shares: the repository, the actions (or None), the checked scripts."""
+
+    def __init__(self, root: Path, actions: Actions | None) -> None:
+        self.root = root
+        self.actions = actions
+        self.static = render.static_files()  # hash-checked once, before the first request
+        self._gate: dict[bytes, Any] = {}
+
+    @contextlib.contextmanager
+    def workspace(self) -> Iterator[Workspace]:
+        from modelops.workspace import Workspace
+
+        ws = Workspace(self.root)
+        try:
+            yield ws
+        finally:
+            ws.git.close()  # its cat-file process ends with the request
+
+    def gate_params(self) -> Any:
+        """params.yaml's gate as it is on disk now (parsed again only when it changed)."""
+        from modelops import params
+
+        text = (self.root / "params.yaml").read_bytes()
+        if text not in self._gate:
+            self._gate = {text: params.load(self.root / "params.yaml").registry.gate}
+        return self._gate[text]
+
+    def signed_in(self, request: Request) -> bool:
+        acts = self.actions
+        return not acts or not acts.token or acts.valid(request.cookies.get(acts.cookie, ""))
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Any:
+        from fastapi.responses import HTMLResponse
+
+        acts = self.actions.context(self.signed_in(request)) if self.actions else None
+        return HTMLResponse(render.page(template, base="/", actions=acts, **context), status)
+
+    def refusal(self, request: Request, message: str, status: int) -> Any:
+        return self.page(request, "error.html", status, message=message)
+
+
 def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | None = None) -> Any:
     """A FastAPI app serving the board at ``/`` and each page at the path its exported file
     has, so links are the same served and exported. A registry error on a page (an unknown
     version) is a 404 page with the one line the CLI would print; on an action, 409 (refused
     by the registry, the gate included) or 400 (a bad field), with nothing changed."""
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, RedirectResponse, Response
-
-    from modelops import params as params_mod
-    from modelops.errors import ModelopsError, RegistryError
-    from modelops.workspace import Workspace
 
     app = FastAPI(title="modelops ui", docs_url=None, redoc_url=None, openapi_url=None)
-    static = render.static_files()  # hash-checked once, before the first request
-    known: dict[bytes, Any] = {}
+    site = Site(root, actions)
+    _guards(app, site, hosts)
+    _read_routes(app, site)
+    if actions is not None:
+        _session_routes(app, site, actions)
+        _action_routes(app, site, actions)
+    return app
 
-    @contextlib.contextmanager
-    def workspace() -> Iterator[Workspace]:
-        ws = Workspace(root)
-        try:
-            yield ws
-        finally:
-            ws.git.close()  # its cat-file process ends with the request
 
-    def gate_params() -> Any:
-        """params.yaml's gate as it is on disk now (parsed again only when it changed)."""
-        text = (root / "params.yaml").read_bytes()
-        if text not in known:
-            known.clear()
-            known[text] = params_mod.load(root / "params.yaml").registry.gate
-        return known[text]
+def _guards(app: Any, site: Site, hosts: set[str] | None) -> None:
+    """The Host check and the headers on every response; errors as pages."""
+    from fastapi.responses import HTMLResponse, Response
 
-    def signed_in(request: Request) -> bool:
-        if not actions or not actions.token:
-            return True
-        return actions.valid(request.cookies.get(actions.cookie, ""))
-
-    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        acts = actions.context(signed_in(request)) if actions else None
-        return HTMLResponse(render.page(template, base="/", actions=acts, **context), status)
-
-    def refusal(request: Request, message: str, status: int) -> HTMLResponse:
-        return page(request, "error.html", status, message=message)
+    from modelops.errors import ModelopsError, RegistryError
 
     @app.middleware("http")
     async def _host(request: Request, call_next):
@@ -157,8 +181,8 @@ def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | Non
     @app.exception_handler(ModelopsError)
     async def _refused(request: Request, exc: ModelopsError) -> HTMLResponse:
         if request.method == "GET":
-            return refusal(request, str(exc), 404)
-        return refusal(request, str(exc), 409 if isinstance(exc, RegistryError) else 400)
+            return site.refusal(request, str(exc), 404)
+        return site.refusal(request, str(exc), 409 if isinstance(exc, RegistryError) else 400)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> HTMLResponse:
@@ -167,111 +191,103 @@ def create_app(root: Path, actions: Actions | None = None, hosts: set[str] | Non
         message = f"this page hit a bug in modelops ({type(exc).__name__}); the server log has it"
         return HTMLResponse(render.page("error.html", base="/", message=message), 500)
 
+
+def _read_routes(app: Any, site: Site) -> None:
+    """GET: the board, versions, comparisons, the experiments and the chart scripts."""
+    from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
     @app.get("/")
     def _root() -> RedirectResponse:
         return RedirectResponse("/index.html")
 
     @app.get("/index.html", response_class=HTMLResponse)
     def _board(request: Request) -> HTMLResponse:
-        with workspace() as ws:
-            return page(request, "board.html", **pages.board(ws))
+        with site.workspace() as ws:
+            return site.page(request, "board.html", **pages.board(ws))
 
     @app.get("/versions/{ref}.html", response_class=HTMLResponse)
     def _version(request: Request, ref: str) -> HTMLResponse:
         name, _, version = render.unslug(ref).partition("@")
-        with workspace() as ws:
-            return page(request, "version.html", **pages.version(ws, name, version))
+        with site.workspace() as ws:
+            return site.page(request, "version.html", **pages.version(ws, name, version))
 
     @app.get("/compare/{pair:path}.html", response_class=HTMLResponse)
     def _compare(request: Request, pair: str) -> HTMLResponse:
         a, sep, b = pair.partition("...")
         if not sep or not a or not b:
-            return refusal(request, "compare: the page is compare/A...B.html", 404)
-        with workspace() as ws:
-            context = pages.compare(ws, render.unslug(a), render.unslug(b), gate_params())
-            return page(request, "compare.html", **context)
+            return site.refusal(request, "compare: the page is compare/A...B.html", 404)
+        with site.workspace() as ws:
+            context = pages.compare(ws, render.unslug(a), render.unslug(b), site.gate_params())
+            return site.page(request, "compare.html", **context)
 
     @app.get("/experiments.html", response_class=HTMLResponse)
     def _experiments(request: Request) -> HTMLResponse:
-        with workspace() as ws:
+        with site.workspace() as ws:
             metrics = ws.paths_at("HEAD")["metrics"] if ws.blob("HEAD", "params.yaml") else ""
             context = pages.experiments(ws, metrics or "metrics/metrics.json")
-            return page(request, "experiments.html", served=True, **context)
+            return site.page(request, "experiments.html", served=True, **context)
 
     @app.get("/static/{name}")
     def _static(name: str) -> Response:
-        if name not in static:
+        if name not in site.static:
             return Response("not found", 404, media_type="text/plain")
         kind = "text/javascript" if name.endswith(".js") else "text/plain"
-        return Response(static[name], media_type=kind)
-
-    if actions is not None:
-        _action_routes(app, root, actions, page, refusal, signed_in)
-    return app
+        return Response(site.static[name], media_type=kind)
 
 
-def _action_routes(app, root: Path, actions: Actions, page, refusal, signed_in) -> None:
-    """POST /actions/{promote,rollback,retire}, and the sign-in page when a token is set."""
-    import asyncio
-
-    from fastapi.responses import HTMLResponse, RedirectResponse
+async def checked_form(site: Site, request: Request) -> dict[str, str] | Any:
+    """A POSTed form's fields, or the refusal to send: Origin, size, shape, CSRF token."""
     from starlette.requests import ClientDisconnect
 
-    from modelops import api
-    from modelops import registry as reg
-    from modelops.errors import RegistryError, UsageError
-    from modelops.workspace import Workspace
+    assert site.actions is not None
+    if request.headers.get("origin") != f"http://{request.headers.get('host', '')}":
+        return site.refusal(request, "refused: the request did not come from this page", 403)
+    body = b""
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                too_big = f"refused: the form is over {MAX_FORM_BYTES} bytes"
+                return site.refusal(request, too_big, 413)
+    except ClientDisconnect:  # the client gave up: nobody to answer, nothing done
+        return site.refusal(request, "refused: the form did not arrive whole", 400)
+    try:
+        raw = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=16)
+    except (UnicodeDecodeError, ValueError):
+        return site.refusal(request, "refused: the form is not URL-encoded UTF-8", 400)
+    form = {k: v[-1] for k, v in raw.items()}
+    if not hmac.compare_digest(form.get("csrf", "").encode(), site.actions.csrf.encode()):
+        stale = "refused: the form's CSRF token is missing or stale; reload the page and try again"
+        return site.refusal(request, stale, 403)
+    return form
 
-    async def checked_form(request: Request) -> dict[str, str] | HTMLResponse:
-        """The form's fields, or the refusal: Origin, size, shape, CSRF token."""
-        if request.headers.get("origin") != f"http://{request.headers.get('host', '')}":
-            return refusal(request, "refused: the request did not come from this page", 403)
-        body = b""
-        try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    return refusal(
-                        request, f"refused: the form is over {MAX_FORM_BYTES} bytes", 413
-                    )
-        except ClientDisconnect:  # the client gave up: nobody to answer, nothing done
-            return refusal(request, "refused: the form did not arrive whole", 400)
-        try:
-            raw = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=16)
-        except (UnicodeDecodeError, ValueError):
-            return refusal(request, "refused: the form is not URL-encoded UTF-8", 400)
-        form = {k: v[-1] for k, v in raw.items()}
-        if not hmac.compare_digest(form.get("csrf", "").encode(), actions.csrf.encode()):
-            return refusal(
-                request,
-                "refused: the form's CSRF token is missing or stale; reload the page and try again",
-                403,
-            )
-        return form
 
-    def need(form: dict[str, str], key: str) -> str:
-        value = form.get(key, "").strip()
-        if not value:
-            raise UsageError(f"the form's field {key!r} is empty; fill it in")
-        return value
+def _done(to: str) -> Any:
+    from fastapi.responses import RedirectResponse
 
-    def done(to: str) -> RedirectResponse:
-        return RedirectResponse(to, 303)  # see the result with a GET; a reload does not repeat
+    return RedirectResponse(to, 303)  # see the result with a GET; a reload does not repeat
+
+
+def _session_routes(app: Any, site: Site, actions: Actions) -> None:
+    """The sign-in page and form, and signing out."""
+    import asyncio
+
+    from fastapi.responses import HTMLResponse
 
     @app.get("/login.html", response_class=HTMLResponse)
     def _login_page(request: Request) -> HTMLResponse:
-        return page(request, "login.html", token_env=actions.token_env or "")
+        return site.page(request, "login.html", token_env=actions.token_env or "")
 
     @app.post("/login")
     async def _login(request: Request):
-        form = await checked_form(request)
-        if isinstance(form, HTMLResponse):
+        form = await checked_form(site, request)
+        if not isinstance(form, dict):
             return form
         given = form.get("token", "")
         if not actions.token or not hmac.compare_digest(given.encode(), actions.token.encode()):
             await asyncio.sleep(1)  # a wrong guess costs the guesser a second
-            return refusal(request, "refused: that is not the token", 401)
-        response = done("/index.html")
+            return site.refusal(request, "refused: that is not the token", 401)
+        response = _done("/index.html")
         response.set_cookie(
             actions.cookie,
             actions.open_session(),
@@ -284,58 +300,74 @@ def _action_routes(app, root: Path, actions: Actions, page, refusal, signed_in) 
 
     @app.post("/logout")
     async def _logout(request: Request):
-        form = await checked_form(request)
-        if isinstance(form, HTMLResponse):
+        form = await checked_form(site, request)
+        if not isinstance(form, dict):
             return form
         actions.sessions.pop(request.cookies.get(actions.cookie, ""), None)
-        response = done("/index.html")
+        response = _done("/index.html")
         response.delete_cookie(actions.cookie, path="/", httponly=True, samesite="strict")
         return response
 
-    def resolved(ref: str) -> tuple[str, str]:
-        """NAME@vX.Y.Z, or @vX.Y.Z for the one model dvc.yaml declares."""
-        name, _, version = ref.partition("@")
-        ws = Workspace(root)
-        try:
-            return reg.default_name(ws, name or None), reg.check_version(version)
-        finally:
-            ws.git.close()
+
+def _action_routes(app: Any, site: Site, actions: Actions) -> None:
+    """POST /actions/{promote,rollback,retire}: the checks, then the CLI's own function."""
 
     @app.post("/actions/{verb}")
     async def _act(request: Request, verb: str):
         if verb not in ("promote", "rollback", "retire"):
-            return refusal(request, f"no action {verb!r}", 404)
-        form = await checked_form(request)
-        if isinstance(form, HTMLResponse):
+            return site.refusal(request, f"no action {verb!r}", 404)
+        form = await checked_form(site, request)
+        if not isinstance(form, dict):
             return form
-        if not signed_in(request):
-            return refusal(request, "refused: sign in first (the link at the top)", 401)
-        force = form.get("force") == "1"
-        reason = form.get("reason", "").strip() or None
+        if not site.signed_in(request):
+            return site.refusal(request, "refused: sign in first (the link at the top)", 401)
         if verb == "rollback":
-            name, stage = need(form, "name"), need(form, "stage")
-            shown = form.get("holder", "")
-            ws = Workspace(root)
-            try:
-                holder = reg.state(ws).holder(reg.check_name(name), stage)
-            finally:
-                ws.git.close()
-            if shown and holder != shown:  # the page was stale: do not undo what it did not show
-                raise RegistryError(
-                    f"{name} {stage!r} is held by {holder or 'no version'} now, not {shown}; "
-                    f"reload the page and decide again"
-                )
-            await _in_thread(api.rollback, name, stage=stage, root=root)
-            return done("/index.html")
-        name, version = resolved(need(form, "ref"))
+            return await _rollback(site, actions, form)
+        name, version = _resolved(site, _need(form, "ref"))
+        force, reason = form.get("force") == "1", form.get("reason", "").strip() or None
+        ref = f"{name}@{version}"
         if verb == "promote":
-            stage = need(form, "stage")
-            await _in_thread(
-                api.promote, f"{name}@{version}", stage=stage, force=force, reason=reason, root=root
-            )
+            stage = _need(form, "stage")
+            await _in_thread(actions.ops["promote"], ref, stage=stage, force=force, reason=reason)
         else:
-            await _in_thread(api.retire, f"{name}@{version}", reason=reason, force=force, root=root)
-        return done("/" + render.version_file(name, version))
+            await _in_thread(actions.ops["retire"], ref, reason=reason, force=force)
+        return _done("/" + render.version_file(name, version))
+
+
+async def _rollback(site: Site, actions: Actions, form: dict[str, str]) -> Any:
+    """Roll back, unless the stage moved since the page showed its holder: a stale page must
+    not undo a newer promotion it never showed."""
+    from modelops import registry as reg
+    from modelops.errors import RegistryError
+
+    name, stage, shown = _need(form, "name"), _need(form, "stage"), form.get("holder", "")
+    with site.workspace() as ws:
+        holder = reg.state(ws).holder(reg.check_name(name), stage)
+    if shown and holder != shown:
+        raise RegistryError(
+            f"{name} {stage!r} is held by {holder or 'no version'} now, not {shown}; "
+            f"reload the page and decide again"
+        )
+    await _in_thread(actions.ops["rollback"], name, stage=stage)
+    return _done("/index.html")
+
+
+def _need(form: dict[str, str], key: str) -> str:
+    from modelops.errors import UsageError
+
+    value = form.get(key, "").strip()
+    if not value:
+        raise UsageError(f"the form's field {key!r} is empty; fill it in")
+    return value
+
+
+def _resolved(site: Site, ref: str) -> tuple[str, str]:
+    """NAME@vX.Y.Z, or @vX.Y.Z for the one model dvc.yaml declares."""
+    from modelops import registry as reg
+
+    name, _, version = ref.partition("@")
+    with site.workspace() as ws:
+        return reg.default_name(ws, name or None), reg.check_version(version)
 
 
 async def _in_thread(fn, *args, **kwargs):
