@@ -57,8 +57,17 @@ COMMANDS = list(_commands())
 def test_the_walk_finds_every_command():
     """The walk below checks what it finds: make sure it finds them all, nested ones too."""
     words = {" ".join(path) for path, _, _ in COMMANDS}
-    assert {"register", "gc", "publish", "exp", "exp best", "make-batch", "ui"} <= words
-    assert len(words) == 21
+    assert {
+        "register",
+        "gc",
+        "publish",
+        "exp",
+        "exp best",
+        "make-batch",
+        "ui",
+        "logs export",
+    } <= words
+    assert len(words) == 23
 
 
 @pytest.mark.parametrize("path", [p for p, _, _ in COMMANDS], ids=" ".join)

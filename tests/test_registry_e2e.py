@@ -512,11 +512,12 @@ def test_every_command_and_option_has_help():
     assert set(sub.choices) == {
         "register", "promote", "rollback", "checkout", "get", "retire", "list", "show",
         "history", "exp", "report", "merge", "serve", "predict", "monitor", "make-batch",
-        "publish", "gc", "verify", "ui",
+        "publish", "gc", "verify", "ui", "logs",
     }  # fmt: skip
     parsers = dict(sub.choices)
-    exp_sub = next(a for a in parsers["exp"]._actions if a.dest == "exp_command")
-    parsers.update({f"exp {k}": v for k, v in exp_sub.choices.items()})
+    for group, dest in (("exp", "exp_command"), ("logs", "logs_command")):
+        nested = next(a for a in parsers[group]._actions if a.dest == dest)
+        parsers.update({f"{group} {k}": v for k, v in nested.choices.items()})
     for name, sp in parsers.items():
         assert sp.description, name
         for action in sp._actions:

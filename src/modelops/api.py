@@ -485,27 +485,112 @@ def predict(
 def monitor(
     name: str | None = None,
     *,
-    batch: str | Path,
+    batch: str | Path | None = None,
+    from_logs: bool = False,
+    since: str | None = None,
     version: str | None = None,
     stage: str | None = None,
     root: str | Path = ".",
 ) -> dict[str, Any]:
-    """Drift of a batch CSV against the reference profile of a version (or a stage's)."""
+    """Drift of a batch CSV (or of what the server logged, ``from_logs``) against the reference
+    profile of a version (or a stage's), and the live metrics where feedback came back."""
     from modelops import monitoring, versions
+
+    if bool(batch) == bool(from_logs):
+        raise UsageError("give exactly one of --batch FILE or --from-logs")
+    if since is not None and not from_logs:
+        raise UsageError("--since reads the prediction log: use it with --from-logs")
+    ws = workspace(root)
+    name, v = _name_version(ws, name, version)
+    p = _params(ws)
+    loaded = versions.load(ws, name, v, stage, p.registry)
+    if from_logs:
+        directory, start = _log_dir(ws, p), _since(since)
+        frames = _logged(directory, loaded.model, loaded.info.version, start, labels=True)
+        source = f"{p.serving.log.dir} ({loaded.ref}{f', since {since}' if since else ''})"
+        report = monitoring.monitor_frames(
+            loaded.model, frames, p.monitor, loaded.metrics(ws), source
+        )
+    else:
+        report = monitoring.monitor(
+            loaded.model,
+            Path(batch),
+            p.monitor,
+            p.data.na_values,
+            p.serving.chunk_rows,
+            loaded.metrics(ws),
+        )
+    return {"model": loaded.ref, **report}
+
+
+def logs_export(
+    name: str | None = None,
+    *,
+    output: str | Path,
+    since: str | None = None,
+    labelled_only: bool = False,
+    version: str | None = None,
+    stage: str | None = None,
+    root: str | Path = ".",
+) -> tuple[Path, int, int]:
+    """The logged inputs of a version (with their feedback labels in the target column) as a
+    CSV batch; returns (path, rows, labelled rows)."""
+    import pandas as pd
+
+    from modelops import versions
+    from modelops.errors import BatchError
+    from modelops.files import write_bytes
 
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
     loaded = versions.load(ws, name, v, stage, p.registry)
-    report = monitoring.monitor(
-        loaded.model,
-        Path(batch),
-        p.monitor,
-        p.data.na_values,
-        p.serving.chunk_rows,
-        loaded.metrics(ws),
-    )
-    return {"model": loaded.ref, **report}
+    directory, start = _log_dir(ws, p), _since(since)
+    target = loaded.model.schema.target
+    parts = [f for _, f in _logged(directory, loaded.model, loaded.info.version, start, True)]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if labelled_only and len(frame):
+        frame = frame[frame[target].notna()]
+    if not len(frame):
+        what = "labelled records" if labelled_only else "records"
+        raise BatchError(f"no logged {what} of {loaded.ref}{f' since {since}' if since else ''}")
+    write_bytes(Path(output), frame.to_csv(index=False).encode())
+    return Path(output), len(frame), int(frame[target].notna().sum())
+
+
+def _log_dir(ws: Workspace, p: Params) -> Path:
+    if not p.serving.log.dir:
+        raise UsageError("serving.log.dir is not set: the server keeps no prediction log")
+    directory = ws.root / p.serving.log.dir
+    if not directory.is_dir():
+        raise UsageError(f"serving.log.dir {p.serving.log.dir}: no log there yet; serve first")
+    return directory
+
+
+def _since(since: str | None) -> float | None:
+    """``--since 24h`` (s, m, h or d) as a unix time."""
+    import re
+    import time
+
+    if since is None:
+        return None
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", since.strip())
+    if not found:
+        raise UsageError(f"--since {since!r}: give a duration like 30m, 24h or 7d")
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+    return time.time() - float(found.group(1)) * unit
+
+
+def _logged(directory: Path, model, version: str, start: float | None, labels: bool):
+    """(file, frame) of a version's logged inputs, with feedback labels in the target column."""
+    from modelops import predlog
+
+    pre, target = model.preprocessor, model.schema.target
+    known = predlog.Feedback(directory).labels() if labels else {}
+    for path in predlog.files(directory):
+        for frame in predlog.read([path], version, start, [*pre.numeric, *pre.categorical]):
+            frame[target] = frame.pop("request_id").map(known)
+            yield path, frame
 
 
 def make_batch(

@@ -338,6 +338,15 @@ class RegistryParams(_Section):
         return self
 
 
+class LogParams(_Section):
+    # None: no prediction log. A directory (relative to the repository, ignored by git).
+    dir: str | None = None
+    rotate_mb: float = Field(64.0, gt=0)
+    rotate_seconds: float = Field(3600.0, gt=0)
+    exclude: list[str] = Field(default_factory=list)  # input columns never written
+    queue: int = Field(10_000, ge=1)  # answered requests waiting to be written, per worker
+
+
 class ServingParams(_Section):
     max_rows: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -345,6 +354,7 @@ class ServingParams(_Section):
     unknown_categories: Literal["reject", "allow"] = "reject"
     token_env: str | None = "MODELOPS_TOKEN"
     chunk_rows: int = Field(50_000, ge=1)
+    log: LogParams = Field(default_factory=LogParams)
 
 
 class MonitorParams(_Section):

@@ -276,6 +276,10 @@ class ModelServer:
     current: Loaded | None = None
     last_error: str | None = None
     last_check: float | None = None
+    log: Any = None  # predlog.PredictionLog of this worker, when serving.log.dir is set
+    ids: Any = None  # predlog.RequestIds
+    feedback: Any = None  # predlog.Feedback
+    _rules: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -344,6 +348,55 @@ class ModelServer:
             self.last_error = None
             log.info("now serving %s@%s (was %s)", self.name, new.version, old and old.version)
             return True
+
+    def start_log(self) -> None:
+        """This worker's prediction log (``serving.log.dir``), its ids and the feedback store."""
+        from modelops import predlog
+
+        where = self.settings.log.dir
+        if not where:
+            return
+        directory = Path(self.root) / where
+        self.log = predlog.PredictionLog(directory, self.settings.log)
+        try:
+            self.ids = predlog.RequestIds.of(directory)
+            self.log.start()
+        except (OSError, ModelopsError) as exc:  # an unwritable directory: answer without it
+            self.log.stats.error = f"prediction log not started: {exc}"
+            log.error("%s; answering goes on without it", self.log.stats.error)
+            self.ids = None
+            return
+        self.feedback = predlog.Feedback(directory)
+
+    def rules_of(self, version: str) -> Any:
+        """What a feedback label must be for ``version``: from the served model, or from the
+        model card committed at that version (None if it is not registered)."""
+        from modelops import predlog
+
+        cur = self.current
+        if cur is not None and version == cur.version:
+            s = cur.model.schema
+            return predlog.Rules(s.task, tuple(map(str, s.classes or ())), s.target)
+        if version not in self._rules:
+            from modelops import registry as reg
+            from modelops.workspace import Workspace
+
+            ws = Workspace(self.root)
+            info = reg.state(ws).versions(self.name).get(version)
+            card = (
+                ws.json_at(info.commit, ws.paths_at(info.commit)["card"] + ".json")
+                if info
+                else None
+            )
+            if not isinstance(card, dict):
+                return None
+            data, model = card.get("data") or {}, card.get("model") or {}
+            self._rules[version] = predlog.Rules(
+                str(model.get("task")),
+                tuple(map(str, data.get("classes") or ())),
+                str(data.get("target")),
+            )
+        return self._rules[version]
 
     def start_polling(self) -> None:
         if self.settings.poll_seconds <= 0:
@@ -432,6 +485,8 @@ def model_info(server: ModelServer, cur: Loaded) -> dict[str, Any]:
         "loaded_at": cur.loaded_at,
         "last_check": server.last_check,
         "last_reload_error": server.last_error,
+        # written / dropped records and files of this worker; error once logging stopped
+        "log": server.log.stats.to_dict() if server.log is not None else None,
     }
 
 
@@ -470,8 +525,9 @@ async def read_body(request: Request, limit: int):
     return b"".join(chunks)
 
 
-def answer(cur: Loaded, body: bytes):
-    """The predictions for one request body: 200, or a 4xx naming the record and field."""
+def answer(cur: Loaded, body: bytes, server: ModelServer | None = None):
+    """The predictions for one request body: 200, or a 4xx naming the record and field. With
+    a prediction log, each record gets a request id and the request is logged."""
     from modelops import inference
 
     try:
@@ -490,7 +546,49 @@ def answer(cur: Loaded, body: bytes):
     out: dict[str, Any] = {"version": cur.version, **answers.to_json()}
     if ignored:
         out["ignored_fields"] = ignored
+    if server is not None and server.ids is not None:
+        from modelops import predlog
+
+        ids = server.ids.issue(cur.version, len(numeric))
+        out["request_ids"] = ids
+        pre = cur.model.preprocessor
+        server.log.submit(
+            predlog.Answered(
+                ids,
+                time.time(),
+                cur.version,
+                (pre.numeric, pre.categorical),
+                numeric,
+                cats,
+                answers,
+            )
+        )
     return _json(out)
+
+
+def take_feedback(server: ModelServer, body: bytes):
+    """Store the labels of one feedback request, all or none: 200, or a 4xx naming the record."""
+    from modelops import predlog
+
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return _json({"error": "not_json", "message": "the body is not JSON"}, 400)
+    if isinstance(parsed, list) and len(parsed) > server.settings.max_rows:
+        limit = server.settings.max_rows
+        message = f"{len(parsed)} records; at most {limit} per request (serving.max_rows)"
+        return _json({"error": "too_many_records", "message": message}, 413)
+    try:
+        rows = predlog.check_labels(parsed, server.ids, server.rules_of)
+        server.feedback.add(rows)
+    except predlog.StoreError as exc:
+        return _json({"error": "feedback_unavailable", "message": str(exc)}, 503)
+    except predlog.FeedbackError as exc:
+        out = {"error": exc.error, "message": str(exc)}
+        if exc.record is not None:
+            out["record"] = exc.record
+        return _json(out, exc.status)
+    return _json({"stored": len(rows)})
 
 
 def create_app(server: ModelServer):
@@ -506,9 +604,12 @@ def create_app(server: ModelServer):
     async def lifespan(app):
         if server.current is None:
             server.check()
+        server.start_log()
         server.start_polling()
         yield
         server.stop()
+        if server.log is not None:
+            server.log.close()  # SIGTERM: what was answered is written and published
 
     app = FastAPI(
         title="modelops model server",
@@ -564,7 +665,19 @@ def create_app(server: ModelServer):
         if cur is None:
             return not_ready()
         body = await read_body(request, server.settings.max_body_bytes)
-        return body if not isinstance(body, bytes) else answer(cur, body)
+        return body if not isinstance(body, bytes) else answer(cur, body, server)
+
+    @app.post("/v1/feedback", summary="Ground truth for answered records, by request id")
+    async def feedback(request: Request):
+        if refused := auth.refused(request):
+            return refused
+        if server.feedback is None:
+            message = "no prediction log: set serving.log.dir to take feedback"
+            return _json({"error": "no_log", "message": message}, 404)
+        body = await read_body(request, server.settings.max_body_bytes)
+        if not isinstance(body, bytes):
+            return body
+        return await asyncio.to_thread(take_feedback, server, body)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request):

@@ -11,7 +11,7 @@ return an exit code. ``modelops.cli.main`` is the one place errors become exit c
     show         list, show, history                    (read the registry)
     experiments  exp best, report, merge
     serving      serve, predict
-    monitoring   monitor, make-batch
+    monitoring   monitor, make-batch, logs export
     verify       verify
     remote       publish, gc                            (the DVC remote)
     ui           ui                                     (web pages of the registry)

@@ -1,4 +1,5 @@
-"""monitor and make-batch: checking a batch against the training profile, and demo batches."""
+"""monitor, make-batch and logs export: checking a batch (or the prediction log) against the
+training profile, demo batches, and the log as the next batch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from modelops import api, monitoring
     from modelops.files import write_text
 
-    report = api.monitor(args.name, batch=args.batch, version=args.version, stage=args.stage)
+    report = api.monitor(
+        args.name,
+        batch=args.batch,
+        from_logs=args.from_logs,
+        since=args.since,
+        version=args.version,
+        stage=args.stage,
+    )
     text = monitoring.render(report, args.format)
     if args.output:
         write_text(args.output, text)
@@ -51,11 +59,18 @@ def add_parsers(sub: argparse._SubParsersAction, shared: Parents) -> None:
     )
     name_arg(sp)
     stage_or_version(sp, "compare with")
-    sp.add_argument(
+    source = sp.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--batch",
-        required=True,
         help="CSV with the model's features (and optionally the target, for performance)",
     )
+    source.add_argument(
+        "--from-logs",
+        action="store_true",
+        help="check what the server logged for the version (serving.log.dir), with the "
+        "feedback labels for performance",
+    )
+    _since(sp)
     sp.add_argument(
         "--format",
         choices=["text", "md", "json"],
@@ -64,6 +79,52 @@ def add_parsers(sub: argparse._SubParsersAction, shared: Parents) -> None:
     )
     sp.add_argument("--output", help="write the report here instead of stdout")
     _add_make_batch(sub, shared)
+    _add_logs(sub, shared)
+
+
+def _since(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--since",
+        metavar="DURATION",
+        help="only records logged in the last DURATION (30m, 24h, 7d)",
+    )
+
+
+def cmd_logs_export(args: argparse.Namespace) -> int:
+    from modelops import api
+
+    path, rows, labelled = api.logs_export(
+        args.name,
+        output=args.output,
+        since=args.since,
+        labelled_only=args.labelled_only,
+        version=args.version,
+        stage=args.stage,
+    )
+    print(f"wrote {rows} logged record(s), {labelled} with feedback labels, to {path}")
+    return 0
+
+
+def _add_logs(sub: argparse._SubParsersAction, shared: Parents) -> None:
+    logs = command(sub, shared, "logs", None, "Work with the prediction log of modelops serve")
+    logs_sub = logs.add_subparsers(
+        dest="logs_command", metavar="COMMAND", required=True, help="what to do with the log"
+    )
+    sp = logs_sub.add_parser(
+        "export",
+        help="Write a version's logged inputs, with feedback labels, as a CSV batch",
+        description="Write a version's logged inputs, with their feedback labels in the "
+        "target column, as a CSV batch for the monitor stage or the next training data",
+        parents=[shared.base],
+    )
+    sp.set_defaults(func=cmd_logs_export)
+    name_arg(sp)
+    stage_or_version(sp, "export the records of")
+    _since(sp)
+    sp.add_argument(
+        "--labelled-only", action="store_true", help="only the records that have feedback"
+    )
+    sp.add_argument("-o", "--output", required=True, help="the CSV to write")
 
 
 def _add_make_batch(sub: argparse._SubParsersAction, shared: Parents) -> None:

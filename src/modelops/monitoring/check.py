@@ -15,6 +15,8 @@ from modelops.errors import BatchError, BundleError
 from modelops.monitoring.accumulator import Accumulator, Chunk
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
     import pandas as pd
 
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
     from modelops.params import MonitorParams
 
 
-def parse_chunk(model: Model, frame: pd.DataFrame, line: int, path: Path, labelled: bool) -> Chunk:
+def parse_chunk(
+    model: Model, frame: pd.DataFrame, line: int, path: Path, labelled: bool, flag: str = "--batch"
+) -> Chunk:
     """A CSV chunk whose first row is at ``line`` as a ``Chunk``; BatchError naming the
     line and column of the first cell, answer or label that breaks the rules."""
     import numpy as np
@@ -39,7 +43,7 @@ def parse_chunk(model: Model, frame: pd.DataFrame, line: int, path: Path, labell
             first = int(np.flatnonzero(wrong)[0])
             value = inference.cell(frame[col].iloc[first])
             raise BatchError(
-                f"--batch {path}: line {line + first}: {col!r} = {value} is not a finite number"
+                f"{flag} {path}: line {line + first}: {col!r} = {value} is not a finite number"
             )
         numeric[col] = values
     categorical = {col: inference.category_column(frame[col]) for col in pre.categorical}
@@ -50,16 +54,18 @@ def parse_chunk(model: Model, frame: pd.DataFrame, line: int, path: Path, labell
     if answers.refused.any():
         first = int(answers.refused.argmax())
         raise BatchError(
-            f"--batch {path}: line {line + first}: {inference.reason(answers, first)[0]}"
+            f"{flag} {path}: line {line + first}: {inference.reason(answers, first)[0]}"
         )
     chunk = Chunk(len(frame), numeric, categorical, answers.scores())
     if labelled:
-        chunk.y_true, chunk.y_out = _labelled(schema, frame[schema.target], answers, line, path)
+        chunk.y_true, chunk.y_out = _labelled(
+            schema, frame[schema.target], answers, line, path, flag
+        )
     return chunk
 
 
 def _labelled(
-    schema: Schema, target: pd.Series, answers: Outputs, line: int, path: Path
+    schema: Schema, target: pd.Series, answers: Outputs, line: int, path: Path, flag: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(known labels, the outputs for them): class codes and probabilities, or values and
     predictions; rows without a label are left out, a label the model never saw refused."""
@@ -76,7 +82,7 @@ def _labelled(
     if unknown.any():
         first = int(np.flatnonzero(unknown)[0])
         raise BatchError(
-            f"--batch {path}: target {schema.target!r} has label "
+            f"{flag} {path}: target {schema.target!r} has label "
             f"{target.iloc[first]!r} (line {line + first}) that the model never "
             f"saw; its labels are {', '.join(map(str, schema.classes))}"
         )
@@ -121,3 +127,27 @@ def monitor(
     if empty is not None:
         raise BatchError(f"--batch {path}: column {empty!r} has no values at all")
     return verdict.report(acc, profile, schema, p, reference_metrics, str(path), ignored)
+
+
+def monitor_frames(
+    model: Model,
+    frames: Iterator[tuple[Path, pd.DataFrame]],
+    p: MonitorParams,
+    reference_metrics: dict[str, float],
+    source: str,
+) -> dict[str, Any]:
+    """The same report for records already validated and logged (``predlog.read``): frames
+    of the model's inputs, with its target where feedback gave one."""
+    from modelops.monitoring import verdict
+
+    profile = model.profile
+    if not profile:
+        raise BundleError("the model bundle has no reference profile; retrain it with `dvc repro`")
+    target = model.schema.target
+    acc = Accumulator.for_model(model)
+    for path, frame in frames:
+        labelled = target in frame and bool(frame[target].notna().any())
+        acc.add(parse_chunk(model, frame, 1, path, labelled, flag="log"))
+    if acc.rows == 0:
+        raise BatchError(f"{source}: no logged records; serve some, or widen --since")
+    return verdict.report(acc, profile, model.schema, p, reference_metrics, source, [])

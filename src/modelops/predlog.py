@@ -1,0 +1,468 @@
+"""The prediction log: what the served model was asked and answered, and the ground truth
+that came back for it.
+
+- ``RequestIds`` issues an id per answered record, signed with a secret kept in the log
+  directory, so any worker (and any later server) can tell an id it issued from one it did
+  not, and read the version that answered from it.
+- ``PredictionLog`` writes answered requests to Parquet off the request path: requests go
+  into a bounded queue (a full queue drops and counts them, never blocks an answer); one
+  thread per worker writes them to a hidden file that is renamed into place once complete
+  (rotated by size, age and when the version changes), so a killed server never leaves a
+  torn file for a reader.
+- ``Feedback`` stores labels in SQLite beside the log: one transaction per request, the first
+  label of an id stands, any worker can write.
+- ``read`` gives the logged records (and their labels) back as frames for monitoring and
+  export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import numpy as np
+
+    from modelops.inference import Outputs
+    from modelops.params import LogParams
+
+log = logging.getLogger("modelops.serving")
+
+SECRET_FILE = ".request-id-secret"
+FEEDBACK_FILE = "feedback.sqlite"
+SEP = "~"  # in no version (SemVer) and no hex
+
+
+# -- request ids ------------------------------------------------------------------------------
+class RequestIds:
+    """``<version>~<random>~<signature>``: verifiable by anyone holding the log's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    @classmethod
+    def of(cls, directory: Path) -> RequestIds:
+        """The directory's secret, made on first use (exclusively: one of several workers
+        starting together writes it, the others read it)."""
+        path = directory / SECRET_FILE
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):  # the writer may not have written it yet
+                data = path.read_bytes()
+                if len(data) == 32:
+                    return cls(data)
+                time.sleep(0.01)
+            raise UsageError(
+                f"{path}: not a request-id secret; delete it to make a new one"
+            ) from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        return cls(path.read_bytes())
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self, version: str, n: int) -> list[str]:
+        out = []
+        for _ in range(n):
+            body = f"{version}{SEP}{secrets.token_hex(12)}"
+            out.append(f"{body}{SEP}{self._sign(body)}")
+        return out
+
+    def version_of(self, rid: Any) -> str | None:
+        """The version an id was issued for, or None if this log did not issue it."""
+        if not isinstance(rid, str) or len(rid) > 200 or rid.count(SEP) != 2:
+            return None
+        body, _, sig = rid.rpartition(SEP)
+        if not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
+            return None
+        return body.partition(SEP)[0]
+
+
+# -- the log ----------------------------------------------------------------------------------
+@dataclass
+class Answered:
+    """One answered request, as the writer needs it."""
+
+    ids: list[str]
+    time: float
+    version: str
+    names: tuple[list[str], list[str]]  # the version's numeric and categorical inputs
+    numeric: np.ndarray  # (n, k) float64, NaN = missing
+    categorical: list[np.ndarray]  # object arrays, None = missing
+    outputs: Outputs
+
+
+@dataclass
+class Stats:
+    written: int = 0  # records in published files
+    dropped: int = 0  # records not logged (queue full, or logging stopped)
+    files: int = 0
+    error: str | None = None  # set when logging stopped
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PredictionLog:
+    """One per worker process: ``submit`` from requests, a thread writes."""
+
+    directory: Path
+    settings: LogParams
+    stats: Stats = field(default_factory=Stats)
+    _queue: queue.Queue = field(init=False)
+    _thread: threading.Thread | None = None
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(self.settings.queue)
+
+    def start(self) -> PredictionLog:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="modelops-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, item: Answered) -> None:
+        """Never blocks: a full queue (or a stopped log) drops the request and counts it."""
+        if self.stats.error is not None:
+            self.stats.dropped += len(item.ids)
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.stats.dropped += len(item.ids)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued and publish the open file (SIGTERM's path)."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        writer: _File | None = None
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                item = False  # a tick: an old file is published even when traffic stops
+            try:
+                if item is None:
+                    if writer is not None:
+                        self._publish(writer)
+                    return
+                if writer is not None and writer.due(self.settings, item):
+                    self._publish(writer)
+                    writer = None
+                if item is False:
+                    continue
+                if writer is None:
+                    writer = self._open(item)
+                writer.append(item, self.settings.exclude)
+            except Exception as exc:  # a full disk, a vanished directory: answering goes on
+                self._stop(exc, writer, item)
+                return
+
+    def _open(self, item: Answered) -> _File:
+        self._seq += 1
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(item.time))
+        name = f"{stamp}-{os.getpid()}-{self._seq:05d}.parquet"
+        return _File(self.directory / name, item.version)
+
+    def _publish(self, writer: _File) -> None:
+        writer.finish()
+        self.stats.written += writer.rows
+        self.stats.files += 1
+
+    def _stop(self, exc: Exception, writer: _File | None, item: Any) -> None:
+        why = f"{type(exc).__name__}: {exc}"
+        self.stats.error = f"prediction log stopped: {why}"
+        log.error(
+            "%s; answering goes on without it (serving.log.dir %s)",
+            self.stats.error,
+            self.directory,
+        )
+        lost = (writer.rows if writer is not None else 0) + (len(item.ids) if item else 0)
+        if writer is not None:
+            writer.discard()
+        while True:  # what was queued is not written either
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            lost += len(queued.ids) if queued else 0
+        self.stats.dropped += lost
+
+
+class _File:
+    """One Parquet file being written under a hidden name; ``finish`` renames it into place."""
+
+    def __init__(self, path: Path, version: str) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.version = version
+        self.opened = time.monotonic()
+        self.rows = 0
+        self._writer = None
+        self._sink = None
+
+    def due(self, settings: LogParams, item: Any) -> bool:
+        if item is not False and item.version != self.version:
+            return True  # one version per file: its columns are that version's
+        if time.monotonic() - self.opened >= settings.rotate_seconds:
+            return True
+        return self._sink is not None and self._sink.tell() >= settings.rotate_mb * 1e6
+
+    def append(self, item: Answered, exclude: list[str]) -> None:
+        import pyarrow.parquet as pq
+
+        table = _table(item, exclude)
+        if self._writer is None:
+            self._sink = open(self.tmp, "wb")  # noqa: SIM115 (closed in finish/discard)
+            self._writer = pq.ParquetWriter(
+                self._sink, table.schema, compression="zstd", write_statistics=True
+            )
+        self._writer.write_table(table, row_group_size=max(len(table), 1))
+        self.rows += table.num_rows
+
+    def finish(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
+        self._sink.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                self._writer.close()
+            if self._sink is not None:
+                self._sink.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def _table(item: Answered, exclude: list[str]):
+    """The request as Arrow columns: id, time, version, the inputs (less ``exclude``), the
+    prediction and, for a classifier, one probability column per class."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(item.ids)
+    numeric, categorical = item.names
+    cols: dict[str, Any] = {
+        "request_id": pa.array(item.ids, pa.string()),
+        "time": pa.array(np.full(n, int(item.time * 1e6)), pa.timestamp("us", tz="UTC")),
+        "version": pa.array([item.version] * n, pa.string()),
+    }
+    for j, name in enumerate(numeric):
+        if name not in exclude:
+            cols[f"input.{name}"] = pa.array(item.numeric[:, j], pa.float64(), from_pandas=True)
+    for j, name in enumerate(categorical):
+        if name not in exclude:
+            cols[f"input.{name}"] = pa.array(item.categorical[j], pa.string())
+    for name, values in item.outputs.to_columns().items():
+        kind = pa.float64() if np.asarray(values).dtype.kind == "f" else pa.string()
+        cols[f"output.{name}"] = pa.array(values, kind)
+    return pa.table(cols)
+
+
+# -- feedback ---------------------------------------------------------------------------------
+class FeedbackError(Exception):
+    def __init__(self, status: int, error: str, message: str, record: int | None = None):
+        super().__init__(message)
+        self.status, self.error, self.record = status, error, record
+
+
+class StoreError(Exception):
+    """The feedback store cannot be written (a full disk, a locked or broken file)."""
+
+
+class Feedback:
+    """Labels by request id in ``feedback.sqlite`` beside the log (SQLite's own locking lets
+    every worker write; one transaction per request)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / FEEDBACK_FILE
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[Any]:
+        import sqlite3
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS feedback (request_id TEXT PRIMARY KEY, "
+                "version TEXT NOT NULL, label TEXT NOT NULL, time REAL NOT NULL)"
+            )
+            yield db
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        finally:
+            db.close()
+
+    def add(self, rows: list[tuple[str, str, Any]]) -> None:
+        """Store (request id, version, label) rows, all or none: an id that already has a
+        label refuses the request (409 naming the record); the first label stands."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for i, (rid, _, _) in enumerate(rows):
+                    if db.execute("SELECT 1 FROM feedback WHERE request_id = ?", (rid,)).fetchone():
+                        raise FeedbackError(
+                            409,
+                            "duplicate_feedback",
+                            f"record {i}: request {rid} already has feedback; the first label "
+                            f"stands",
+                            i,
+                        )
+                db.executemany(
+                    "INSERT INTO feedback VALUES (?, ?, ?, ?)",
+                    [(rid, version, json.dumps(label), now) for rid, version, label in rows],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def labels(self) -> dict[str, Any]:
+        """Every stored label by request id."""
+        if not self.path.exists():
+            return {}
+        with self._db() as db:
+            return {
+                rid: json.loads(label)
+                for rid, label in db.execute("SELECT request_id, label FROM feedback")
+            }
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a label must be for one version's model."""
+
+    task: str
+    classes: tuple[str, ...]
+    target: str
+
+
+def check_labels(body: Any, ids: RequestIds, rules_of: Callable[[str], Rules | None]):
+    """The feedback body as (id, version, label) rows; FeedbackError naming the first record
+    that is not an object, has an id this log never issued, repeats an id, or a label the
+    model of that version never saw (or, for regression, not a finite number)."""
+    import math
+
+    if not isinstance(body, list) or not body:
+        raise FeedbackError(
+            422, "not_a_list", 'send a non-empty JSON list of {"request_id": ..., "label": ...}'
+        )
+    rows, seen = [], set()
+    for i, rec in enumerate(body):
+        if not isinstance(rec, dict) or set(rec) != {"request_id", "label"}:
+            shape = '{"request_id": ..., "label": ...}'
+            raise FeedbackError(422, "bad_record", f"record {i} must be {shape}", i)
+        rid, label = rec["request_id"], rec["label"]
+        version = ids.version_of(rid)
+        if version is None:
+            raise FeedbackError(
+                422, "unknown_request_id", f"record {i}: {str(rid)[:80]!r} was not issued here", i
+            )
+        if rid in seen:
+            raise FeedbackError(
+                409,
+                "duplicate_feedback",
+                f"record {i}: request {rid} appears twice in this request; the first label stands",
+                i,
+            )
+        seen.add(rid)
+        rules = rules_of(version)
+        if rules is None:
+            raise FeedbackError(
+                422, "unknown_version", f"record {i}: {version} is not a registered version", i
+            )
+        if rules.task == "classification":
+            if isinstance(label, bool) or not isinstance(label, str | int | float):
+                label = None
+            if label is None or str(label) not in rules.classes:
+                raise FeedbackError(
+                    422,
+                    "unknown_label",
+                    f"record {i}: label {str(rec['label'])[:80]!r} was never seen by {version}; "
+                    f"its labels are {', '.join(rules.classes)}",
+                    i,
+                )
+            label = str(label)
+        elif (
+            isinstance(label, bool)
+            or not isinstance(label, int | float)
+            or not math.isfinite(label)
+        ):
+            raise FeedbackError(
+                422,
+                "not_finite",
+                f"record {i}: label must be a finite number (the target {rules.target!r})",
+                i,
+            )
+        rows.append((rid, version, label))
+    return rows
+
+
+# -- reading it back --------------------------------------------------------------------------
+def files(directory: Path) -> list[Path]:
+    """The published log files, oldest first (hidden files are being written)."""
+    return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
+
+
+def read(paths: list[Path], version: str, since: float | None, columns: list[str]):
+    """The logged inputs of ``version`` (from ``since``, a unix time), file by file, as frames
+    of ``request_id`` and the model's input columns under their own names. UsageError when
+    the log does not hold a column (``serving.log.exclude``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        table = pq.read_table(path)
+        if table.num_rows == 0 or table.column("version")[0].as_py() != version:
+            continue
+        if since is not None:
+            start = pa.scalar(int(since * 1e6), pa.timestamp("us", tz="UTC"))
+            table = table.filter(pc.greater_equal(table.column("time"), start))
+            if table.num_rows == 0:
+                continue
+        absent = [c for c in columns if f"input.{c}" not in table.column_names]
+        if absent:
+            raise UsageError(
+                f"{path}: the log has no column {absent[0]!r} (serving.log.exclude); monitor "
+                f"a batch file instead"
+            )
+        frame = table.select(["request_id", *[f"input.{c}" for c in columns]]).to_pandas()
+        frame.columns = ["request_id", *columns]
+        yield frame
