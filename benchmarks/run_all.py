@@ -22,6 +22,7 @@ SCRIPTS = (
     "monitoring.py",
     "remote.py",
     "serving.py",
+    "prediction_log.py",
     "experiments_grid.py",
 )
 BUDGET = 15 * 60

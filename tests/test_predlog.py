@@ -101,8 +101,15 @@ def test_a_file_is_published_by_size_and_by_age(tmp_path, ids):
     by_size = predlog.PredictionLog(tmp_path / "a", LogParams(rotate_mb=1e-6)).start()
     for _ in range(3):
         by_size.submit(answered(ids))
+        time.sleep(0.3)  # each its own batch: the writer takes what is queued at once
     by_size.close()
     assert len(predlog.files(tmp_path / "a")) == 3  # each write passes the size at once
+    burst = predlog.PredictionLog(tmp_path / "c", LogParams()).start()
+    for _ in range(50):
+        burst.submit(answered(ids))
+    burst.close()
+    (one,) = predlog.files(tmp_path / "c")
+    assert pq.ParquetFile(one).metadata.num_row_groups < 50  # a burst is written together
     by_age = predlog.PredictionLog(tmp_path / "b", LogParams(rotate_seconds=0.2)).start()
     by_age.submit(answered(ids))
     deadline = time.monotonic() + 10
@@ -205,3 +212,20 @@ def test_labels_are_kept_as_the_model_knows_them(ids):
         [{"request_id": a, "label": "yes"}, {"request_id": b, "label": 12}], ids, RULES.get
     )
     assert rows == [(a, "v1.0.0", "yes"), (b, "v2.0.0", 12)]
+
+
+def test_a_regressors_answers_are_logged_as_numbers(tmp_path, ids):
+    n = 4
+    outputs = Outputs(
+        "regression", None, None, np.array([1.5, -2.0, 0.0, 1e6]), np.zeros(n, bool), {}
+    )
+    item = predlog.Answered(
+        ids.issue("v2.0.0", n), 1_700_000_000.0, "v2.0.0", (["x"], []), np.ones((n, 1)), [], outputs
+    )
+    log = predlog.PredictionLog(tmp_path / "logs", LogParams()).start()
+    log.submit(item)
+    log.close()
+    table = pq.read_table(predlog.files(tmp_path / "logs")[0])
+    assert table.column_names == ["request_id", "time", "version", "input.x", "output.prediction"]
+    assert table.column("output.prediction").to_pylist() == [1.5, -2.0, 0.0, 1e6]
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"

@@ -505,11 +505,17 @@ def monitor(
     p = _params(ws)
     loaded = versions.load(ws, name, v, stage, p.registry)
     if from_logs:
+        from modelops import predlog
+
         directory, start = _log_dir(ws, p), _since(since)
-        frames = _logged(directory, loaded.model, loaded.info.version, start, labels=True)
+        pre = loaded.model.preprocessor
+        parts = predlog.tables(
+            predlog.files(directory), loaded.info.version, start, [*pre.numeric, *pre.categorical]
+        )
         source = f"{p.serving.log.dir} ({loaded.ref}{f', since {since}' if since else ''})"
-        report = monitoring.monitor_frames(
-            loaded.model, frames, p.monitor, loaded.metrics(ws), source
+        labels = predlog.Feedback(directory).labels()
+        report = monitoring.monitor_logged(
+            loaded.model, parts, labels, p.monitor, loaded.metrics(ws), source
         )
     else:
         report = monitoring.monitor(
@@ -547,7 +553,7 @@ def logs_export(
     loaded = versions.load(ws, name, v, stage, p.registry)
     directory, start = _log_dir(ws, p), _since(since)
     target = loaded.model.schema.target
-    parts = [f for _, f in _logged(directory, loaded.model, loaded.info.version, start, True)]
+    parts = list(_logged(directory, loaded.model, loaded.info.version, start))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if labelled_only and len(frame):
         frame = frame[frame[target].notna()]
@@ -581,16 +587,16 @@ def _since(since: str | None) -> float | None:
     return time.time() - float(found.group(1)) * unit
 
 
-def _logged(directory: Path, model, version: str, start: float | None, labels: bool):
-    """(file, frame) of a version's logged inputs, with feedback labels in the target column."""
+def _logged(directory: Path, model, version: str, start: float | None):
+    """A version's logged inputs as frames, with the feedback labels in the target column."""
     from modelops import predlog
 
     pre, target = model.preprocessor, model.schema.target
-    known = predlog.Feedback(directory).labels() if labels else {}
-    for path in predlog.files(directory):
-        for frame in predlog.read([path], version, start, [*pre.numeric, *pre.categorical]):
-            frame[target] = frame.pop("request_id").map(known)
-            yield path, frame
+    known = predlog.Feedback(directory).labels()
+    paths = predlog.files(directory)
+    for frame in predlog.read(paths, version, start, [*pre.numeric, *pre.categorical]):
+        frame[target] = frame.pop("request_id").map(known)
+        yield frame
 
 
 def make_batch(

@@ -18,7 +18,7 @@ package (the CLI does, for ``SHIFTS``) stays cheap.
 
 from modelops.errors import BatchError
 from modelops.monitoring.accumulator import Accumulator, Chunk
-from modelops.monitoring.check import monitor, monitor_frames
+from modelops.monitoring.check import monitor, monitor_logged
 from modelops.monitoring.demo import SHIFTS, make_batch
 from modelops.monitoring.render import render
 from modelops.monitoring.statistics import EPS, FeatureDrift, KSCounter, psi
@@ -33,7 +33,7 @@ __all__ = [
     "KSCounter",
     "make_batch",
     "monitor",
-    "monitor_frames",
+    "monitor_logged",
     "psi",
     "render",
 ]

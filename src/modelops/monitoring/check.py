@@ -129,25 +129,64 @@ def monitor(
     return verdict.report(acc, profile, schema, p, reference_metrics, str(path), ignored)
 
 
-def monitor_frames(
+def logged_chunk(model: Model, table: Any, labels: dict[str, Any], path: Path) -> Chunk:
+    """A chunk of the prediction log (an Arrow table from ``predlog.tables``) as a ``Chunk``:
+    the inputs as logged, the scores from the answers logged with them (the model is not run
+    again), and the labels that feedback gave for them. BatchError when a file holds what the
+    server never writes (an infinite number, a missing answer column)."""
+    import numpy as np
+    import pandas as pd
+
+    from modelops.inference import Outputs
+
+    pre, schema = model.preprocessor, model.schema
+    n = table.num_rows
+    numeric = {}
+    for col in pre.numeric:
+        values = table.column(f"input.{col}").to_numpy(zero_copy_only=False).astype(float)
+        if np.isinf(values).any():
+            raise BatchError(f"log {path}: {col!r} holds an infinite number; not written by serve")
+        numeric[col] = values
+    categorical = {
+        col: table.column(f"input.{col}").to_numpy(zero_copy_only=False) for col in pre.categorical
+    }
+    try:
+        if schema.task == "classification":
+            proba = np.column_stack(
+                [table.column(f"output.proba_{c}").to_numpy() for c in schema.classes]
+            )
+            answers = Outputs(schema.task, schema.classes, proba, None, np.zeros(n, bool), {})
+        else:
+            values = table.column("output.prediction").to_numpy()
+            answers = Outputs(schema.task, None, None, values, np.zeros(n, bool), {})
+    except KeyError as exc:
+        raise BatchError(f"log {path}: no answer column {exc}; not written by serve") from None
+    chunk = Chunk(n, numeric, categorical, answers.scores())
+    if labels:
+        target = pd.Series(table.column("request_id").to_pandas().map(labels), dtype=object)
+        if target.notna().any():
+            chunk.y_true, chunk.y_out = _labelled(schema, target, answers, 1, path, "log")
+    return chunk
+
+
+def monitor_logged(
     model: Model,
-    frames: Iterator[tuple[Path, pd.DataFrame]],
+    parts: Iterator[tuple[Path, Any]],
+    labels: dict[str, Any],
     p: MonitorParams,
     reference_metrics: dict[str, float],
     source: str,
 ) -> dict[str, Any]:
-    """The same report for records already validated and logged (``predlog.read``): frames
-    of the model's inputs, with its target where feedback gave one."""
+    """The batch report for a version's logged records (``predlog.tables``), with the labels
+    feedback gave by request id."""
     from modelops.monitoring import verdict
 
     profile = model.profile
     if not profile:
         raise BundleError("the model bundle has no reference profile; retrain it with `dvc repro`")
-    target = model.schema.target
     acc = Accumulator.for_model(model)
-    for path, frame in frames:
-        labelled = target in frame and bool(frame[target].notna().any())
-        acc.add(parse_chunk(model, frame, 1, path, labelled, flag="log"))
+    for path, table in parts:
+        acc.add(logged_chunk(model, table, labels, path))
     if acc.rows == 0:
         raise BatchError(f"{source}: no logged records; serve some, or widen --since")
     return verdict.report(acc, profile, model.schema, p, reference_metrics, source, [])
