@@ -242,3 +242,55 @@ def test_feedback_refusals_store_nothing(repo, labelled):
     with server(repo, token=token["MODELOPS_TOKEN"]) as url:
         denied = httpx.post(f"{url}/v1/feedback", json=[{"request_id": ids[0], "label": "benign"}])
         assert denied.status_code == 401
+
+
+def test_a_disk_that_fills_up_stops_the_log_not_the_answers(repo, labelled, tmp_path):
+    """The log's file may not grow past 300 kB (RLIMIT_FSIZE: the kernel refuses the write
+    with EFBIG, as a full disk refuses it with ENOSPC): the server keeps answering, the log
+    stops with its reason in /v1/model, and the half-written file is not left behind."""
+    import resource
+
+    repo = fresh(repo, tmp_path)
+    set_params(repo, **{"serving.log.rotate_mb": 100})
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=small_files,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        body = records(labelled)  # 60 records a request
+        with httpx.Client() as client:
+            for _ in range(200):
+                assert client.post(f"{url}/v1/predict", json=body).status_code == 200
+                info = client.get(f"{url}/v1/model").json()["log"]
+                if info["error"]:
+                    break
+            assert info["error"] and info["error"].startswith("prediction log stopped: OSError")
+            after = client.post(f"{url}/v1/predict", json=body)
+            assert after.status_code == 200 and len(after.json()["request_ids"]) == 60
+        final = httpx.get(f"{url}/v1/model").json()["log"]
+        assert final["dropped"] >= 60 and final["written"] == 0
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert (
+        "prediction log stopped" in err.decode() and "answering goes on without it" in err.decode()
+    )
+    assert not list((repo / "data/logs").glob(".*.tmp"))  # the torn file was removed
