@@ -229,3 +229,21 @@ def test_a_regressors_answers_are_logged_as_numbers(tmp_path, ids):
     assert table.column_names == ["request_id", "time", "version", "input.x", "output.prediction"]
     assert table.column("output.prediction").to_pylist() == [1.5, -2.0, 0.0, 1e6]
     assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+
+
+def test_a_foreign_file_in_the_log_is_one_line_naming_it(tmp_path, ids):
+    from modelops.errors import BatchError, UsageError
+
+    log = predlog.PredictionLog(tmp_path / "logs", LogParams()).start()
+    log.submit(answered(ids))
+    log.close()
+    (tmp_path / "logs" / "zz-notes.parquet").write_text("not parquet")
+    paths = predlog.files(tmp_path / "logs")
+    with pytest.raises(BatchError, match=r"^log .*zz-notes\.parquet: not a file of the prediction"):
+        list(predlog.tables(paths, "v1.0.0", None, ["age", "plan"]))
+    with pytest.raises(UsageError, match=r"has no column 'email' \(serving.log.exclude\)"):
+        list(predlog.tables(paths[:1], "v1.0.0", None, ["age", "email"]))
+    (table,) = [t for _, t in predlog.tables(paths[:1], "v1.0.0", None, ["age", "plan"])]
+    assert table.num_rows == 3
+    assert list(predlog.tables(paths[:1], "v9.0.0", None, ["age"])) == []  # another version's
+    assert list(predlog.tables(paths[:1], "v1.0.0", 2e9, ["age"])) == []  # since the future

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import UsageError
+from modelops.errors import BatchError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -504,10 +504,16 @@ def tables(paths: list[Path], version: str, since: float | None, columns: list[s
     import pyarrow.parquet as pq
 
     for path in paths:
-        found = pq.ParquetFile(path)
-        if found.metadata.num_rows == 0:
-            continue
-        first = found.read_row_group(0, columns=["version"]).column("version")
+        try:
+            found = pq.ParquetFile(path)
+            if found.metadata.num_rows == 0:
+                continue
+            first = found.read_row_group(0, columns=["version"]).column("version")
+        except (pa.ArrowException, OSError, KeyError) as exc:
+            raise BatchError(
+                f"log {path}: not a file of the prediction log ({str(exc).splitlines()[0][:120]}); "
+                f"move it out of serving.log.dir"
+            ) from None
         if first[0].as_py() != version:
             continue
         names = found.schema_arrow.names
@@ -519,7 +525,13 @@ def tables(paths: list[Path], version: str, since: float | None, columns: list[s
             )
         wanted = ["request_id", "time", *[f"input.{c}" for c in columns]]
         wanted += [n for n in names if n.startswith("output.")]
-        table = found.read(columns=wanted)
+        try:
+            table = found.read(columns=wanted)
+        except (pa.ArrowException, OSError) as exc:
+            raise BatchError(
+                f"log {path}: cannot be read ({str(exc).splitlines()[0][:120]}); move it out "
+                f"of serving.log.dir"
+            ) from None
         if since is not None:
             start = pa.scalar(int(since * 1e6), pa.timestamp("us", tz="UTC"))
             table = table.filter(pc.greater_equal(table.column("time"), start))
