@@ -103,6 +103,10 @@ def test_serve_log_feedback_monitor_and_export(repo, labelled, tmp_path, monkeyp
     )
     exported = pd.read_csv(out)
     assert exported["diagnosis"].tolist() == truth[:30]
+    everything = tmp_path / "all.csv"  # no --stage: the version that answered last
+    assert cli.main(["logs", "export", "-o", str(everything)]) == 0
+    assert "wrote 60 logged record(s), 30 with feedback labels" in capsys.readouterr().out
+    assert len(pd.read_csv(everything)) == 60
     assert cli.main(["monitor", "--stage", "prod", "--batch", str(out)]) in (0, 1)
     capsys.readouterr()
     assert cli.main(["monitor", "--stage", "prod", "--from-logs", "--since", "1s"]) == 4

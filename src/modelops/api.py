@@ -550,8 +550,10 @@ def logs_export(
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
-    loaded = versions.load(ws, name, v, stage, p.registry)
     directory, start = _log_dir(ws, p), _since(since)
+    if v is None and stage is None:  # the version that answered last
+        v = _last_logged_version(directory)
+    loaded = versions.load(ws, name, v, stage, p.registry)
     target = loaded.model.schema.target
     parts = list(_logged(directory, loaded.model, loaded.info.version, start))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -562,6 +564,17 @@ def logs_export(
         raise BatchError(f"no logged {what} of {loaded.ref}{f' since {since}' if since else ''}")
     write_bytes(Path(output), frame.to_csv(index=False).encode())
     return Path(output), len(frame), int(frame[target].notna().sum())
+
+
+def _last_logged_version(directory: Path) -> str:
+    from modelops import predlog
+    from modelops.errors import BatchError
+
+    newest = predlog.files(directory)[-1:] or [None]
+    found = predlog.last_version(newest[0]) if newest[0] else None
+    if found is None:
+        raise BatchError(f"{directory}: no logged records yet; serve first")
+    return found
 
 
 def _log_dir(ws: Workspace, p: Params) -> Path:

@@ -494,6 +494,23 @@ def files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
 
 
+def last_version(path: Path) -> str | None:
+    """The version that wrote a log file (None for an empty one)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        found = pq.ParquetFile(path)
+        if found.metadata.num_rows == 0:
+            return None
+        return found.read_row_group(0, columns=["version"]).column("version")[0].as_py()
+    except (pa.ArrowException, OSError, KeyError) as exc:
+        raise BatchError(
+            f"log {path}: not a file of the prediction log ({str(exc).splitlines()[0][:120]}); "
+            f"move it out of serving.log.dir"
+        ) from None
+
+
 def tables(paths: list[Path], version: str, since: float | None, columns: list[str]):
     """(file, Arrow table) of ``version``'s logged records from ``since`` (a unix time): the
     request ids, the inputs named in ``columns`` and the outputs, read column by column (the

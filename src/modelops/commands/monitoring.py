@@ -113,11 +113,12 @@ def _add_logs(sub: argparse._SubParsersAction, shared: Parents) -> None:
     sp = logs_sub.add_parser(
         "export",
         help="Write a version's logged inputs, with feedback labels, as a CSV batch",
-        description="Write a version's logged inputs, with their feedback labels in the "
-        "target column, as a CSV batch for the monitor stage or the next training data",
+        description="Write a version's logged inputs (default: the version that answered "
+        "last), with their feedback labels in the target column, as a CSV batch for the "
+        "monitor stage or the next training data",
         parents=[shared.base],
     )
-    sp.set_defaults(func=cmd_logs_export)
+    sp.set_defaults(func=cmd_logs_export, version_optional=True)
     name_arg(sp)
     stage_or_version(sp, "export the records of")
     _since(sp)

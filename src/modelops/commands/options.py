@@ -88,5 +88,5 @@ def pick_version(args: argparse.Namespace) -> None:
             )
         args.name, args.version = args.name.split("@", 1)
         args.name = args.name or None
-    if not args.version and not args.stage:
+    if not args.version and not args.stage and not getattr(args, "version_optional", False):
         raise UsageError("name the version: NAME@vX.Y.Z, --stage S or --version V")
