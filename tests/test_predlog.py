@@ -4,6 +4,7 @@ the feedback store and the rules for labels."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def test_request_ids_are_signed_and_name_their_version(tmp_path, ids):
         "a" * 500,
     ]
     assert [ids.version_of(f) for f in forged] == [None] * len(forged)
+    assert ids.version_of("\ud800~a~b") is None  # a lone surrogate: not ours, not a crash
     other = predlog.RequestIds.of(tmp_path / "elsewhere")
     assert other.version_of(issued[0]) is None
 
@@ -181,6 +183,9 @@ def test_feedback_is_all_or_none_and_the_first_label_stands(tmp_path, ids):
         ([{"request_id": "{v2}", "label": "12.5"}], 422, "not_finite", 0),
         ([{"request_id": "{v2}", "label": float("nan")}], 422, "not_finite", 0),
         ([{"request_id": "{v3}", "label": 1}], 422, "unknown_version", 0),
+        ([{"request_id": "{v2}", "label": 10**400}], 422, "not_finite", 0),
+        ([{"request_id": "{v2}", "label": 1e308}], 422, "not_finite", 0),
+        ([{"request_id": "{ok}", "label": None}], 422, "unknown_label", 0),
     ],
 )
 def test_feedback_refusals_name_the_record(ids, body, status, error, record):
@@ -232,7 +237,7 @@ def test_a_regressors_answers_are_logged_as_numbers(tmp_path, ids):
 
 
 def test_a_foreign_file_in_the_log_is_one_line_naming_it(tmp_path, ids):
-    from modelops.errors import BatchError, UsageError
+    from modelops.errors import BatchError
 
     log = predlog.PredictionLog(tmp_path / "logs", LogParams()).start()
     log.submit(answered(ids))
@@ -241,9 +246,41 @@ def test_a_foreign_file_in_the_log_is_one_line_naming_it(tmp_path, ids):
     paths = predlog.files(tmp_path / "logs")
     with pytest.raises(BatchError, match=r"^log .*zz-notes\.parquet: not a file of the prediction"):
         list(predlog.tables(paths, "v1.0.0", None, ["age", "plan"]))
-    with pytest.raises(UsageError, match=r"has no column 'email' \(serving.log.exclude\)"):
+    with pytest.raises(BatchError, match=r"has no column 'email' \(serving.log.exclude named"):
         list(predlog.tables(paths[:1], "v1.0.0", None, ["age", "email"]))
+    assert list(predlog.tables(paths[:1], "v1.0.0", 2e9, ["age", "email"])) == []  # not in time
     (table,) = [t for _, t in predlog.tables(paths[:1], "v1.0.0", None, ["age", "plan"])]
     assert table.num_rows == 3
     assert list(predlog.tables(paths[:1], "v9.0.0", None, ["age"])) == []  # another version's
     assert list(predlog.tables(paths[:1], "v1.0.0", 2e9, ["age"])) == []  # since the future
+
+
+def test_a_model_with_boolean_classes_takes_json_booleans(ids):
+    rid = ids.issue("v1.0.0", 2)
+    rules = {"v1.0.0": predlog.Rules("classification", ("False", "True"), "churn")}.get
+    rows = predlog.check_labels(
+        [{"request_id": rid[0], "label": True}, {"request_id": rid[1], "label": "False"}],
+        ids,
+        rules,
+    )
+    assert [r[2] for r in rows] == ["True", "False"]
+
+
+def test_a_broken_feedback_store_is_one_line_exit_4(tmp_path):
+    from modelops.errors import BatchError
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / predlog.FEEDBACK_FILE).write_text("not a database")
+    with pytest.raises(BatchError, match=r"feedback\.sqlite: "):
+        predlog.Feedback(tmp_path / "logs").labels()
+
+
+def test_hidden_files_of_killed_servers_are_removed_at_start(tmp_path, ids):
+    directory = tmp_path / "logs"
+    directory.mkdir(exist_ok=True)
+    dead = directory / ".20240101T000000-999999999-00001.parquet.tmp"  # no such process
+    mine = directory / f".20240101T000000-{os.getpid()}-00001.parquet.tmp"
+    dead.write_bytes(b"half a file")
+    mine.write_bytes(b"being written")
+    predlog.PredictionLog(directory, LogParams()).start().close()
+    assert not dead.exists() and mine.exists()

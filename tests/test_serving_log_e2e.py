@@ -198,7 +198,8 @@ def test_an_unwritable_log_directory_stops_the_log_not_the_server(repo, labelled
         info = httpx.get(f"{url}/v1/model").json()["log"]
         assert info["error"].startswith("prediction log not started: ")
         refused = httpx.post(f"{url}/v1/feedback", json=[{"request_id": "x", "label": "benign"}])
-        assert refused.status_code == 404 and refused.json()["error"] == "no_log"
+        assert refused.status_code == 503 and refused.json()["error"] == "log_unavailable"
+        assert "prediction log not started" in refused.json()["message"]
 
 
 def test_feedback_refusals_store_nothing(repo, labelled):
@@ -298,3 +299,17 @@ def test_a_disk_that_fills_up_stops_the_log_not_the_answers(repo, labelled, tmp_
         "prediction log stopped" in err.decode() and "answering goes on without it" in err.decode()
     )
     assert not list((repo / "data/logs").glob(".*.tmp"))  # the torn file was removed
+
+
+def test_an_exclude_that_names_no_input_refuses_to_start(repo, tmp_path, monkeypatch, capsys):
+    """A misspelt serving.log.exclude would log the very column it meant to keep out."""
+    from tests.helpers import cli_error
+
+    repo = fresh(repo, tmp_path)
+    set_params(repo, **{"serving.log.exclude": ["Mean Radius"]})
+    monkeypatch.chdir(repo)
+    err = cli_error(capsys, ["serve", "--stage", "prod", "--port", str(free_port())], code=2)
+    assert err.startswith(
+        "error: serving.log.exclude: 'Mean Radius' is not an input of model@v0.0.1"
+    )
+    assert not (repo / "data/logs").exists()

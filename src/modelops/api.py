@@ -581,6 +581,8 @@ def _log_dir(ws: Workspace, p: Params) -> Path:
     if not p.serving.log.dir:
         raise UsageError("serving.log.dir is not set: the server keeps no prediction log")
     directory = ws.root / p.serving.log.dir
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"serving.log.dir {p.serving.log.dir}: is a file, not a directory")
     if not directory.is_dir():
         raise UsageError(f"serving.log.dir {p.serving.log.dir}: no log there yet; serve first")
     return directory
@@ -593,11 +595,11 @@ def _since(since: str | None) -> float | None:
 
     if since is None:
         return None
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", since.strip())
+    found = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", since.strip())
     if not found:
         raise UsageError(f"--since {since!r}: give a duration like 30m, 24h or 7d")
     unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
-    return time.time() - float(found.group(1)) * unit
+    return max(0.0, time.time() - float(found.group(1)) * unit)  # longer than ever: all
 
 
 def _logged(directory: Path, model, version: str, start: float | None):

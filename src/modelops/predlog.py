@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import queue
 import secrets
@@ -89,7 +90,7 @@ class RequestIds:
 
     def version_of(self, rid: Any) -> str | None:
         """The version an id was issued for, or None if this log did not issue it."""
-        if not isinstance(rid, str) or len(rid) > 200 or rid.count(SEP) != 2:
+        if not isinstance(rid, str) or len(rid) > 200 or not rid.isascii() or rid.count(SEP) != 2:
             return None
         body, _, sig = rid.rpartition(SEP)
         if not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
@@ -138,6 +139,7 @@ class PredictionLog:
 
     def start(self) -> PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(self.directory)
         self._thread = threading.Thread(target=self._run, name="modelops-log", daemon=True)
         self._thread.start()
         return self
@@ -204,7 +206,8 @@ class PredictionLog:
             return []
         if first is None:
             return [None]
-        time.sleep(0.25)  # let a burst gather: fewer, larger writes beside the requests
+        if self._queue.qsize() < self.settings.queue // 4:
+            time.sleep(0.25)  # let a burst gather: fewer, larger writes beside the requests
         out: list[Answered | None] = [first]
         while len(out) < 1000:
             try:
@@ -245,6 +248,16 @@ class PredictionLog:
                 break
             lost += len(queued.ids) if queued else 0
         self.stats.dropped += lost
+
+
+def _remove_orphans(directory: Path) -> None:
+    """Hidden files of killed servers (their process is gone): records never published, and
+    inputs that should not linger."""
+    for tmp in directory.glob(".*.parquet.tmp"):
+        pid = tmp.name.split("-")[1] if tmp.name.count("-") >= 2 else ""
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _by_version(items: list[Answered]) -> list[list[Answered]]:
@@ -288,6 +301,8 @@ class _File:
             )
         self._writer.write_table(table, row_group_size=max(len(table), 1))
         self.rows += table.num_rows
+        if os.fstat(self._sink.fileno()).st_nlink == 0:  # deleted (or its directory) meanwhile
+            raise OSError(f"{self.tmp} was deleted while being written")
 
     def finish(self) -> None:
         if self._writer is None:
@@ -351,8 +366,8 @@ class FeedbackError(Exception):
         self.status, self.error, self.record = status, error, record
 
 
-class StoreError(Exception):
-    """The feedback store cannot be written (a full disk, a locked or broken file)."""
+class StoreError(BatchError):
+    """The feedback store cannot be read or written (a full disk, a locked or broken file)."""
 
 
 class Feedback:
@@ -412,10 +427,11 @@ class Feedback:
         if not self.path.exists():
             return {}
         with self._db() as db:
-            return {
-                rid: json.loads(label)
-                for rid, label in db.execute("SELECT request_id, label FROM feedback")
-            }
+            try:
+                rows = db.execute("SELECT request_id, label FROM feedback").fetchall()
+                return {rid: json.loads(label) for rid, label in rows}
+            except (ValueError, TypeError) as exc:
+                raise StoreError(f"{self.path}: not modelops' feedback ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -431,8 +447,6 @@ def check_labels(body: Any, ids: RequestIds, rules_of: Callable[[str], Rules | N
     """The feedback body as (id, version, label) rows; FeedbackError naming the first record
     that is not an object, has an id this log never issued, repeats an id, or a label the
     model of that version never saw (or, for regression, not a finite number)."""
-    import math
-
     if not isinstance(body, list) or not body:
         raise FeedbackError(
             422, "not_a_list", 'send a non-empty JSON list of {"request_id": ..., "label": ...}'
@@ -462,30 +476,49 @@ def check_labels(body: Any, ids: RequestIds, rules_of: Callable[[str], Rules | N
                 422, "unknown_version", f"record {i}: {version} is not a registered version", i
             )
         if rules.task == "classification":
-            if isinstance(label, bool) or not isinstance(label, str | int | float):
+            # a bool only for a model whose classes are bools (True is 1 to Python)
+            boolean = set(rules.classes) == {"False", "True"}
+            wrong_type = not isinstance(label, str | int | float)
+            if wrong_type or (isinstance(label, bool) and not boolean):
                 label = None
             if label is None or str(label) not in rules.classes:
                 raise FeedbackError(
                     422,
                     "unknown_label",
-                    f"record {i}: label {str(rec['label'])[:80]!r} was never seen by {version}; "
-                    f"its labels are {', '.join(rules.classes)}",
+                    f"record {i}: label {_shown(rec['label'])} is not one of {version}'s "
+                    f"labels: {', '.join(rules.classes)}",
                     i,
                 )
             label = str(label)
-        elif (
-            isinstance(label, bool)
-            or not isinstance(label, int | float)
-            or not math.isfinite(label)
-        ):
-            raise FeedbackError(
-                422,
-                "not_finite",
-                f"record {i}: label must be a finite number (the target {rules.target!r})",
-                i,
-            )
+        else:
+            label = _number(label)
+            if label is None:
+                raise FeedbackError(
+                    422,
+                    "not_finite",
+                    f"record {i}: label must be a number of magnitude below {MAX_LABEL:g} "
+                    f"(the target {rules.target!r})",
+                    i,
+                )
         rows.append((rid, version, label))
     return rows
+
+
+MAX_LABEL = 1e150  # beyond it a squared error overflows, and the live metric is not a number
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # a 400-digit integer
+        return None
+    return value if math.isfinite(value) and abs(value) < MAX_LABEL else None
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True)[:80]
 
 
 # -- reading it back --------------------------------------------------------------------------
@@ -534,13 +567,7 @@ def tables(paths: list[Path], version: str, since: float | None, columns: list[s
         if first[0].as_py() != version:
             continue
         names = found.schema_arrow.names
-        absent = [c for c in columns if f"input.{c}" not in names]
-        if absent:
-            raise UsageError(
-                f"{path}: the log has no column {absent[0]!r} (serving.log.exclude); monitor "
-                f"a batch file instead"
-            )
-        wanted = ["request_id", "time", *[f"input.{c}" for c in columns]]
+        wanted = ["request_id", "time", *[f"input.{c}" for c in columns if f"input.{c}" in names]]
         wanted += [n for n in names if n.startswith("output.")]
         try:
             table = pq.read_table(path, columns=wanted)  # threaded, unlike found.read
@@ -552,8 +579,15 @@ def tables(paths: list[Path], version: str, since: float | None, columns: list[s
         if since is not None:
             start = pa.scalar(int(since * 1e6), pa.timestamp("us", tz="UTC"))
             table = table.filter(pc.greater_equal(table.column("time"), start))
-        if table.num_rows:
-            yield path, table
+        if not table.num_rows:
+            continue
+        absent = [c for c in columns if f"input.{c}" not in names]
+        if absent:  # written while serving.log.exclude named an input
+            raise BatchError(
+                f"log {path}: has no column {absent[0]!r} (serving.log.exclude named it); "
+                f"narrow --since past it, or move the file out of serving.log.dir"
+            )
+        yield path, table
 
 
 def read(paths: list[Path], version: str, since: float | None, columns: list[str]):

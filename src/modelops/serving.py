@@ -566,6 +566,22 @@ def answer(cur: Loaded, body: bytes, server: ModelServer | None = None):
     return _json(out)
 
 
+def check_exclude(settings: ServingParams, cur: Loaded, name: str) -> None:
+    """serving.log.exclude must name inputs of the model: a misspelt name would let the very
+    column it was meant to keep out be logged."""
+    if not settings.log.dir:
+        return
+    pre = cur.model.preprocessor
+    inputs = [*pre.numeric, *pre.categorical]
+    unknown = [c for c in settings.log.exclude if c not in inputs]
+    if unknown:
+        raise UsageError(
+            f"serving.log.exclude: {unknown[0]!r} is not an input of {name}@{cur.version} "
+            f"(its inputs: {', '.join(inputs[:8])}{', ...' if len(inputs) > 8 else ''}); fix "
+            f"the name, or that column would be logged"
+        )
+
+
 def take_feedback(server: ModelServer, body: bytes):
     """Store the labels of one feedback request, all or none: 200, or a 4xx naming the record."""
     from modelops import predlog
@@ -672,6 +688,9 @@ def create_app(server: ModelServer):
         if refused := auth.refused(request):
             return refused
         if server.feedback is None:
+            if server.log is not None:  # configured, but it could not start
+                message = f"{server.log.stats.error}; feedback is kept beside the log"
+                return _json({"error": "log_unavailable", "message": message}, 503)
             message = "no prediction log: set serving.log.dir to take feedback"
             return _json({"error": "no_log", "message": message}, 404)
         body = await read_body(request, server.settings.max_body_bytes)
@@ -714,6 +733,7 @@ def serve(
     token_from_env(settings)  # before loading: refuse an empty token at once
     server = ModelServer(root, name, stage, settings, version)
     server.current = server.load()
+    check_exclude(settings, server.current, name)
     how = f"follows {stage}" if stage else "pinned"
     log.info("serving %s@%s (%s) on http://%s:%d", name, server.current.version, how, host, port)
     if workers > 1:

@@ -143,7 +143,10 @@ def logged_chunk(model: Model, table: Any, labels: dict[str, Any], path: Path) -
     n = table.num_rows
     numeric = {}
     for col in pre.numeric:
-        values = table.column(f"input.{col}").to_numpy(zero_copy_only=False).astype(float)
+        try:
+            values = table.column(f"input.{col}").to_numpy(zero_copy_only=False).astype(float)
+        except (TypeError, ValueError):
+            raise BatchError(f"log {path}: {col!r} is not numbers; not written by serve") from None
         if np.isinf(values).any():
             raise BatchError(f"log {path}: {col!r} holds an infinite number; not written by serve")
         numeric[col] = values

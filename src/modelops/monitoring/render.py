@@ -10,7 +10,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
     import json
 
     if fmt == "json":
-        return json.dumps(report, indent=2, default=float) + "\n"
+        return json.dumps(_no_nan(report), indent=2, default=float, allow_nan=False) + "\n"
     md = fmt == "md"
     lines = [
         f"{'# ' if md else ''}Monitoring {report['batch']} ({report['rows']:,} rows): "
@@ -65,3 +65,18 @@ def render(report: dict[str, Any], fmt: str) -> str:
             f"{perf['batch']:.4f} (test split: {ref}) -> {perf['status']}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _no_nan(value):
+    """JSON has no NaN: a number that is not finite is written as null."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return _no_nan(value.item())
+    return value

@@ -6,6 +6,7 @@ Nothing here reads a file: the tests give them tiny arrays.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +156,10 @@ def performance(
         "reference": ref,
         "batch": now,
         "drop": drop,
-        "status": "alert" if drop is not None and drop > p.max_metric_drop else "ok",
+        # a metric that is not a number (labels far beyond float range) cannot show "ok"
+        "status": "alert"
+        if (drop is not None and drop > p.max_metric_drop) or not math.isfinite(now)
+        else "ok",
         "metrics": current,
         "labelled_rows": len(y_true),
     }
