@@ -44,29 +44,30 @@ def build(repo: Path) -> None:
                 ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
             ).stdout.strip()
         )
+    tag(repo, commits, git)
+
+
+def tag(repo: Path, commits: list[str], run) -> None:
+    """A version tag per commit (with its lineage) and ASSIGNMENTS stage tags spread over
+    them: the registry both the list and the web-page benchmarks read."""
     for i, commit in enumerate(commits):
+        version = f"v0.{i // 100}.{i % 100}"
         lineage = {
             "action": "register",
-            "version": f"v0.{i // 100}.{i % 100}",
+            "version": version,
             "metrics": {"accuracy": 0.9 + i / 1e4, "f1": 0.8 + i / 1e4},
         }
-        git(
-            repo,
-            "tag",
-            "-a",
-            f"model@v0.{i // 100}.{i % 100}",
-            commit,
-            "-m",
-            f"Register\n\n{json.dumps(lineage)}",
-        )
+        message = f"Register\n\n{json.dumps(lineage)}"
+        run(repo, "tag", "-a", f"model@{version}", commit, "-m", message)
     stages = ["dev", "staging", "prod"]
     for n in range(ASSIGNMENTS):
-        git(
+        stage = stages[n % 3]
+        run(
             repo,
             "tag",
             "-a",
-            f"model#{stages[n % 3]}#{n + 1}",
-            commits[(n * 7) % VERSIONS],
+            f"model#{stage}#{n + 1}",
+            commits[(n * 7) % len(commits)],
             "-m",
             "Promote",
         )

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import registry_list
 from common import BIN, HERE, machine, record, sh
 
-VERSIONS = 400
-ASSIGNMENTS = 600
+VERSIONS = registry_list.VERSIONS
+ASSIGNMENTS = registry_list.ASSIGNMENTS
 REPEATS = 15
 TARGET = 5.0
 SHARED = [  # the project's committed files, the same at every version
@@ -63,31 +64,7 @@ def build(repo: Path) -> None:
     subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(stream), check=True)
     sh(repo, "git", "checkout", "-q", "main")
     commits = sh(repo, "git", "rev-list", "--reverse", "main").split()
-    for i, commit in enumerate(commits):
-        version = f"v0.{i // 100}.{i % 100}"
-        lineage = {"action": "register", "version": version, "metrics": {"f1": 0.8 + i / 1e4}}
-        sh(
-            repo,
-            "git",
-            "tag",
-            "-a",
-            f"model@{version}",
-            commit,
-            "-m",
-            f"Register\n\n{json.dumps(lineage)}",
-        )
-    stages = ["dev", "staging", "prod"]
-    for n in range(ASSIGNMENTS):
-        sh(
-            repo,
-            "git",
-            "tag",
-            "-a",
-            f"model#{stages[n % 3]}#{n + 1}",
-            commits[(n * 7) % VERSIONS],
-            "-m",
-            "Promote",
-        )
+    registry_list.tag(repo, commits, lambda cwd, *args: sh(cwd, "git", *args))
     sh(repo, str(BIN / "dvc"), "init", "-q")
     sh(repo, "git", "commit", "-qm", "dvc init")
 

@@ -114,26 +114,20 @@ def test_serve_log_feedback_monitor_and_export(repo, labelled, tmp_path, monkeyp
 
 
 @contextlib.contextmanager
-def workers(repo: Path, n: int):
-    """``modelops serve --workers n`` in its own process group (SIGKILL reaches every worker)."""
+def workers(repo: Path, n: int, preexec_fn=None, stderr=subprocess.DEVNULL):
+    """``modelops serve --workers n`` in its own process group (SIGKILL reaches every worker);
+    ``preexec_fn`` runs in the server's process before it starts (limits)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
+    argv = ["serve", "--stage", "prod", "--port", str(port), "--workers", str(n)]
     proc = subprocess.Popen(
-        [
-            str(BIN / "modelops"),
-            "serve",
-            "--stage",
-            "prod",
-            "--port",
-            str(port),
-            "--workers",
-            str(n),
-        ],
+        [str(BIN / "modelops"), *argv],
         cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
+        preexec_fn=preexec_fn,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -261,43 +255,22 @@ def test_a_disk_that_fills_up_stops_the_log_not_the_answers(repo, labelled, tmp_
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MODELOPS_TOKEN"}
-    proc = subprocess.Popen(
-        [str(BIN / "modelops"), "serve", "--stage", "prod", "--port", str(port)],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=small_files,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        body = records(labelled)  # 60 records a request
-        with httpx.Client() as client:
-            for _ in range(200):
-                assert client.post(f"{url}/v1/predict", json=body).status_code == 200
-                info = client.get(f"{url}/v1/model").json()["log"]
-                if info["error"]:
-                    break
-            assert info["error"] and info["error"].startswith("prediction log stopped: OSError")
-            after = client.post(f"{url}/v1/predict", json=body)
-            assert after.status_code == 200 and len(after.json()["request_ids"]) == 60
-        final = httpx.get(f"{url}/v1/model").json()["log"]
+    body = records(labelled)  # 60 records a request
+    log = (tmp_path / "server.log").open("w")
+    with workers(repo, 1, small_files, log) as (url, _), httpx.Client() as client:
+        for _ in range(200):
+            assert client.post(f"{url}/v1/predict", json=body).status_code == 200
+            info = client.get(f"{url}/v1/model").json()["log"]
+            if info["error"]:
+                break
+        assert info["error"] and info["error"].startswith("prediction log stopped: OSError")
+        after = client.post(f"{url}/v1/predict", json=body)
+        assert after.status_code == 200 and len(after.json()["request_ids"]) == 60
+        final = client.get(f"{url}/v1/model").json()["log"]
         assert final["dropped"] >= 60 and final["written"] == 0
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert (
-        "prediction log stopped" in err.decode() and "answering goes on without it" in err.decode()
-    )
+    log.close()
+    err = (tmp_path / "server.log").read_text()
+    assert "prediction log stopped" in err and "answering goes on without it" in err
     assert not list((repo / "data/logs").glob(".*.tmp"))  # the torn file was removed
 
 
