@@ -96,7 +96,14 @@ def test_the_log_writes_parquet_files_whole_with_each_versions_columns(tmp_path,
     )
     assert [r["output.proba_yes"] for r in rows[:3]] == first.outputs.proba[:, 1].tolist()
     assert pq.read_table(written[1]).column("version").to_pylist() == ["v1.1.0"] * 4
-    assert log.stats.to_dict() == {"written": 9, "dropped": 0, "files": 2, "error": None}
+    assert log.stats.to_dict() == {
+        "pid": os.getpid(),
+        "taken": 9,
+        "written": 9,
+        "dropped": 0,
+        "files": 2,
+        "error": None,
+    }
 
 
 def test_a_file_is_published_by_size_and_by_age(tmp_path, ids):

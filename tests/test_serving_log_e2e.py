@@ -149,20 +149,32 @@ def test_two_workers_log_every_record_once_and_take_each_others_ids(repo, labell
     repo = fresh(repo, tmp_path)
     set_params(repo, **{"serving.log.rotate_mb": 0.01})  # several files per worker
     body = records(labelled[:5])
-    with workers(repo, 2) as (url, _), httpx.Client() as client:
+    close = {"Connection": "close"}  # a new connection each: either worker may accept it
+    with workers(repo, 2) as (url, _):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(
-                pool.map(lambda _: client.post(f"{url}/v1/predict", json=body), range(120))
+                pool.map(
+                    lambda _: httpx.post(f"{url}/v1/predict", json=body, headers=close),
+                    range(120),
+                )
             )
         ids = [r for a in answers for r in a.json()["request_ids"]]
+        taken: dict[int, int] = {}  # worker pid -> records it answered and queued
+        for _ in range(100):
+            log = httpx.get(f"{url}/v1/model", headers=close).json()["log"]
+            taken[log["pid"]] = log["taken"]
+            if len(taken) == 2:
+                break
+        assert len(taken) == 2 and all(taken.values()), taken  # both workers answered
         labels = [{"request_id": r, "label": "benign"} for r in ids]
         for i in range(0, len(labels), 100):  # whichever worker answers, it knows the ids
-            assert client.post(f"{url}/v1/feedback", json=labels[i : i + 100]).status_code == 200
+            stored = httpx.post(f"{url}/v1/feedback", json=labels[i : i + 100], headers=close)
+            assert stored.status_code == 200
     table = logged(repo / "data/logs")
     assert len(ids) == 600 == len(set(ids))
     assert sorted(table["request_id"]) == sorted(ids)  # none lost, none twice
-    pids = {f.name.split("-")[1] for f in predlog.files(repo / "data/logs")}
-    assert len(pids) == 2 and len(predlog.files(repo / "data/logs")) > 2
+    pids = {int(f.name.split("-")[1]) for f in predlog.files(repo / "data/logs")}
+    assert pids == set(taken) and len(predlog.files(repo / "data/logs")) > 2
     assert len(predlog.Feedback(repo / "data/logs").labels()) == 600
 
 

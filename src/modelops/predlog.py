@@ -114,6 +114,9 @@ class Answered:
 
 @dataclass
 class Stats:
+    # per worker: /v1/model answers from whichever worker took the request
+    pid: int = field(default_factory=os.getpid)
+    taken: int = 0  # records put on the queue to be written
     written: int = 0  # records in published files
     dropped: int = 0  # records not logged (queue full, or logging stopped)
     files: int = 0
@@ -151,6 +154,7 @@ class PredictionLog:
             return
         try:
             self._queue.put_nowait(item)
+            self.stats.taken += len(item.ids)
         except queue.Full:
             self.stats.dropped += len(item.ids)
 
