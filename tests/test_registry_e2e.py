@@ -571,6 +571,24 @@ def test_api_load_is_the_verified_path_the_commands_take(repo: Path):
         api.load("model", stage="prod", root=repo)
 
 
+def test_the_remembered_artifact_path_cannot_pass_wrong_bytes(repo: Path):
+    """DVC's answer for where a commit's artifact lives is kept in .dvc/tmp; a junk memo is
+    ignored, and one that names another output of dvc.lock loads nothing."""
+    from modelops.errors import BundleError
+
+    memo = repo / ".dvc/tmp/modelops-artifacts.json"
+    memo.unlink(missing_ok=True)
+    first = api.load("model@v0.0.1", root=repo)
+    commit = first.info.commit
+    assert json.loads(memo.read_text())[commit] == {"model": "models/model.npz"}
+    for junk in ("{not json", "[1, 2]", json.dumps({commit: {"model": 7}})):
+        memo.write_text(junk)
+        assert api.load("model@v0.0.1", root=repo).md5 == first.md5  # DVC answered again
+    memo.write_text(json.dumps({commit: {"model": "data/prepared/train.parquet"}}))
+    with pytest.raises(BundleError):
+        api.load("model@v0.0.1", root=repo)
+
+
 def test_filesystem_and_dvc_refusals_are_one_line_and_a_bug_exits_70(
     repo: Path, capsys, monkeypatch
 ):
@@ -583,7 +601,7 @@ def test_filesystem_and_dvc_refusals_are_one_line_and_a_bug_exits_70(
         f.write("\n  broken: [\n")
     git(repo, "commit", "-q", "-am", "a dvc.yaml DVC cannot parse")
     err = cli_error(capsys, ["register"], code=7)
-    assert err.startswith("error: dvc: ") and "dvc.yaml" in err
+    assert "dvc.yaml: not valid YAML (did not find expected node content); fix it" in err
 
     def bug(*args, **kwargs):
         raise RuntimeError("an unforeseen state")

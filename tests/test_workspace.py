@@ -63,3 +63,18 @@ def test_a_record_not_in_dvcs_shape_is_one_error_line(tmp_path, name, text, deta
     message = str(caught.value)
     assert message.startswith(f"{name} at HEAD: not in the shape DVC writes (")
     assert detail in message and "\n" not in message
+
+
+def test_the_default_model_is_named_by_the_top_level_dvc_yaml(tmp_path):
+    """A nested dvc.yaml's artifact is ``sub/dvc.yaml:name`` to DVC and GTO, so it does not
+    make the bare name ambiguous; a dvc.yaml that is not YAML is one line."""
+    top = "artifacts:\n  churn:\n    path: ${paths.model}\n    type: model\n"
+    nested = "artifacts:\n  other: {path: x}\n"
+    repo = committed(tmp_path, {"dvc.yaml": top, "sub/dvc.yaml": nested})
+    ws = api.workspace(repo)
+    assert ws.declared_names() == ["churn"]
+    (repo / "dvc.yaml").write_text("artifacts: [\n")
+    with pytest.raises(WorkspaceError, match=r"dvc\.yaml: not valid YAML"):
+        ws.declared_names()
+    (repo / "dvc.yaml").write_text("stages: {}\n")
+    assert ws.declared_names() == []

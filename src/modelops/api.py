@@ -509,11 +509,15 @@ def monitor(
 
         directory, start = _log_dir(ws, p), _since(since)
         pre = loaded.model.preprocessor
+        labels = predlog.Feedback(directory).labels()
         parts = predlog.tables(
-            predlog.files(directory), loaded.info.version, start, [*pre.numeric, *pre.categorical]
+            predlog.files(directory),
+            loaded.info.version,
+            start,
+            [*pre.numeric, *pre.categorical],
+            ids=bool(labels),  # ids only join feedback
         )
         source = f"{p.serving.log.dir} ({loaded.ref}{f', since {since}' if since else ''})"
-        labels = predlog.Feedback(directory).labels()
         report = monitoring.monitor_logged(
             loaded.model, parts, labels, p.monitor, loaded.metrics(ws), source
         )

@@ -67,8 +67,6 @@ def artifact_path(ws: Workspace, name: str, info: reg.VersionInfo) -> str:
 def fetch(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
     """A version's bundle bytes (DVC cache or remote) after checking their md5 against
     dvc.lock at that version; returns (bytes, md5)."""
-    import dvc.api
-
     from modelops.files import md5_bytes
     from modelops.workspace import scrub
 
@@ -76,6 +74,11 @@ def fetch(ws: Workspace, name: str, info: reg.VersionInfo) -> tuple[bytes, str]:
     expected = ws.lock_outs_at(info.commit).get(path)
     if expected is None:
         raise BundleError(f"{name}@{info.version}: dvc.lock records no {path}")
+    cached = ws.cached_bytes(expected)
+    if cached is not None:
+        return cached, expected
+    import dvc.api
+
     try:
         # The workspace's remotes: the version's commit may predate them (issue 13, item 19).
         data = dvc.api.read(

@@ -201,11 +201,26 @@ class Workspace:
         return cache[rev]
 
     def _lock_outs(self, rev: str) -> dict[str, str]:
-        lock = self.yaml_at(rev, "dvc.lock") or {}
+        import yaml
+
+        found = self.blob(rev, "dvc.lock")
+        if not found:
+            return {}
+        # libyaml, as in cached_outputs_at: DVC writes this file and quotes what YAML could
+        # misread; ruamel's pure-Python parser took a tenth of a second on ours.
+        try:
+            lock = yaml.load(found[1], Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or exc).splitlines()[0][:200]
+            raise WorkspaceError(
+                f"dvc.lock at {rev[:12]}: not valid YAML ({problem}); fix it in a new commit"
+            ) from None
         outs = {}
-        for stage in (lock.get("stages") or {}).values():
-            for out in stage.get("outs") or []:
-                outs[Path(out["path"]).as_posix()] = str(out.get("md5"))
+        stages = lock.get("stages") if isinstance(lock, dict) else None
+        for stage in (stages if isinstance(stages, dict) else {}).values():
+            for out in (stage.get("outs") if isinstance(stage, dict) else None) or []:
+                if isinstance(out, dict) and isinstance(out.get("path"), str):
+                    outs[Path(out["path"]).as_posix()] = str(out.get("md5"))
         return outs
 
     # -- DVC -----------------------------------------------------------------------
@@ -275,19 +290,44 @@ class Workspace:
         return sorted(set(written) | ({default} if set_default else set()))
 
     def artifact_path_at(self, rev: str, name: str) -> str:
-        """The path (from the repository root) that ``name`` declares in dvc.yaml at ``rev``."""
+        """The path (from the repository root) that ``name`` declares in dvc.yaml at ``rev``,
+        as DVC resolves it. A commit's answer never changes, so it is kept in
+        ``.dvc/tmp/`` (DVC's own ignored scratch directory): DVC builds its whole index to
+        answer, which took longer than the rest of a ``monitor`` run."""
         from dvc.utils import as_posix
 
+        commit = rev if _is_sha(rev) else None
+        memo = _ArtifactMemo(self.root) if commit else None
+        if memo is not None and (known := memo.get(commit, name)) is not None:
+            return known
         repo = self.dvc
         with repo.switch(rev):
-            path = repo.artifacts.get_path(name)
-        return as_posix(path).lstrip("/")
+            path = as_posix(repo.artifacts.get_path(name)).lstrip("/")
+        if memo is not None:
+            memo.put(commit, name, path)
+        return path
 
     def close_dvc(self) -> None:
         """Release the DVC repo object (the next use opens a fresh one)."""
         repo = self.__dict__.pop("dvc", None)
         if repo is not None:
             repo.close()
+
+    def declared_names(self) -> list[str]:
+        """The artifact names the working tree's top-level dvc.yaml declares: the names that
+        `dvc artifacts get` and GTO accept without a ``path:`` prefix. Read without DVC,
+        whose index would parse every stage to list them."""
+        import yaml
+
+        path = self.root / "dvc.yaml"
+        try:
+            # Every scalar as the string written (CBaseLoader): the keys are the names.
+            raw = yaml.load(path.read_bytes(), Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
+        except (OSError, yaml.YAMLError) as exc:
+            problem = str(getattr(exc, "problem", None) or exc).splitlines()[0][:200]
+            raise WorkspaceError(f"{path}: not valid YAML ({problem}); fix it") from None
+        arts = raw.get("artifacts") if isinstance(raw, dict) else None
+        return sorted(str(k) for k in arts) if isinstance(arts, dict) else []
 
     def artifacts(self) -> dict[str, Any]:
         """{name: Artifact} declared in the workspace's dvc.yaml."""
@@ -309,6 +349,20 @@ class Workspace:
     def stale_stages(self) -> dict[str, Any]:
         """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""
         return self.dvc.status()
+
+    def cached_bytes(self, md5: str) -> bytes | None:
+        """A file's bytes from the DVC cache at its default place, if they are there and their
+        md5 is ``md5``; else None (DVC then reads them from wherever its config says). Asking
+        DVC costs its import and a repository object, more than reading a bundle."""
+        if len(md5) != 32 or not all(c in "0123456789abcdef" for c in md5):
+            return None  # a directory (.dir) or not an md5: DVC's business
+        from modelops.files import md5_bytes
+
+        try:
+            data = (self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).read_bytes()
+        except OSError:
+            return None
+        return data if md5_bytes(data) == md5 else None
 
     def cache_path(self, oid: str) -> Path:
         return Path(self.dvc.cache.local.oid_to_path(oid))
@@ -570,6 +624,52 @@ def _inside(path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
+def _is_sha(rev: str) -> bool:
+    return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
+
+
+class _ArtifactMemo:
+    """{commit: {artifact name: path}} as DVC resolved them, in one small JSON file. Anything
+    unreadable is ignored (DVC answers again); the path it gives is only a name to look up in
+    dvc.lock, whose md5 the bytes must then match, so a wrong entry cannot pass bad bytes."""
+
+    LIMIT = 2000  # commits kept; the oldest go first
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".dvc" / "tmp" / "modelops-artifacts.json"
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            k: v
+            for k, v in raw.items()
+            if _is_sha(k)
+            and isinstance(v, dict)
+            and all(isinstance(n, str) and isinstance(p, str) for n, p in v.items())
+        }
+
+    def get(self, commit: str, name: str) -> str | None:
+        return self._load().get(commit, {}).get(name)
+
+    def put(self, commit: str, name: str, path: str) -> None:
+        from modelops.files import write_text
+
+        known = self._load()
+        known.pop(commit, None)  # re-insert: last used goes last
+        known[commit] = {**known.get(commit, {}), name: path}
+        keep = dict(list(known.items())[-self.LIMIT :])
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(self.path, json.dumps(keep))
+        except OSError:  # a read-only checkout: DVC answers each time instead
+            pass
+
+
 def _parsed_yaml(oid: str, data: bytes) -> Any:
     """YAML by content: one parse serves every revision that holds the same bytes
     (params.yaml and dvc.yaml rarely change between versions)."""

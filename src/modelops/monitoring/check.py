@@ -144,7 +144,8 @@ def logged_chunk(model: Model, table: Any, labels: dict[str, Any], path: Path) -
     numeric = {}
     for col in pre.numeric:
         try:
-            values = table.column(f"input.{col}").to_numpy(zero_copy_only=False).astype(float)
+            # asarray: no copy of what is already float64, as the log writes numbers
+            values = np.asarray(table.column(f"input.{col}").to_numpy(zero_copy_only=False), float)
         except (TypeError, ValueError):
             raise BatchError(f"log {path}: {col!r} is not numbers; not written by serve") from None
         if np.isinf(values).any():

@@ -313,7 +313,7 @@ def default_name(ws: Workspace, name: str | None) -> str:
     """``name``, or the single model declared in dvc.yaml's ``artifacts:``."""
     if name:
         return check_name(name)
-    declared = sorted(ws.artifacts())
+    declared = ws.declared_names()
     if len(declared) == 1:
         return declared[0]
     if not declared:
