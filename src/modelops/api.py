@@ -345,6 +345,130 @@ def exp_best(
     return board
 
 
+@dataclass
+class TuneResult:
+    study: str
+    storage: Path
+    metric: str
+    higher: bool
+    trials: list[Any]  # tuning.TrialRecord, in trial order
+    best: Any  # tuning.TrialRecord | None
+    importances: dict[str, float]
+    notes: list[str]
+    resumed: bool
+
+
+def tune(
+    params: list[str],
+    *,
+    metric: str,
+    trials: int,
+    jobs: int = 1,
+    sampler: str = "tpe",
+    seed: int | None = None,
+    study: str | None = None,
+    storage: str | Path | None = None,
+    branch: str | None = None,
+    apply: bool = False,
+    heard: Any = None,
+    root: str | Path = ".",
+) -> TuneResult:
+    """Search ``params`` (``KEY=RANGE`` specs) with Optuna, each trial a DVC experiment of
+    HEAD, until the study holds ``trials`` finished trials; apply or branch the best."""
+    import time
+
+    from modelops import experiments, interrupts, tuning
+    from modelops.params import higher_is_better, read_yaml, task_of_metrics, validate
+
+    if trials < 1 or jobs < 1:
+        raise UsageError("--trials and -j take a whole number of at least 1")
+    if sampler not in tuning.SAMPLERS:
+        raise UsageError(f"--sampler {sampler!r}: one of {', '.join(tuning.SAMPLERS)}")
+    if apply and branch:
+        raise UsageError("give either --apply or --branch, not both")
+    ws = workspace(root)
+    if branch is not None:
+        experiments.check_branch_name(ws, branch)
+    space = tuning.parse_space(params)
+    raw = read_yaml(ws.root / "params.yaml")
+    validate(raw)
+    head = ws.head()
+    recorded = ws.json_at(head, ws.paths_at(head)["metrics"])
+    task = task_of_metrics(recorded) if isinstance(recorded, dict) else None
+    if task is None:
+        raise WorkspaceError(
+            "HEAD records no metrics (paths.metrics): run `dvc repro` and commit, then tune"
+        )
+    if metric not in recorded:
+        raise UsageError(f"--metric {metric!r}: HEAD's metrics are {', '.join(sorted(recorded))}")
+    tuning.check(space, raw, task)
+    configs = tuning.grid(space, raw["train"], task) if sampler == "grid" else None
+    name = study or f"{metric}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = tuning.storage_path(ws, name, None if storage is None else str(storage))
+    higher = higher_is_better(metric)
+    settings = tuning.Settings(metric, higher, sampler, seed, [p.spec for p in space], head)
+    runner = tuning.DvcTrials(ws, name, metric, jobs, path.parent / f"{name}.logs")
+
+    def fresh_names() -> None:
+        taken = runner.taken()
+        if taken:
+            raise UsageError(
+                f"experiments of HEAD are already named like study {name}'s trials "
+                f"({', '.join(taken[:3])}); pick another --study"
+            )
+
+    with tuning.running(path, name):
+        opened, resumed = tuning.open_study(path, name, settings, fresh_names)
+        notes = []
+        stale = tuning.fail_stale(opened)
+        if stale:
+            notes.append(f"{stale} trial(s) a stopped run left were marked failed (interrupted)")
+        total = trials
+        if configs is not None:
+            if not resumed:
+                for config in configs:
+                    opened.enqueue_trial(config, skip_if_exists=True)
+            if trials > len(configs):
+                notes.append(f"the grid has {len(configs)} distinct configurations; ran those")
+            total = min(trials, len(configs))
+        if jobs > 1:
+            if seed is not None:
+                notes.append(
+                    "trials ran in parallel: the seed fixes the sampler, not the order in "
+                    "which results arrive, so the sequence is not reproducible (use -j 1)"
+                )
+            queued = list(ws.dvc.experiments.celery_queue.iter_queued())
+            if queued:
+                raise UsageError(
+                    f"DVC's queue holds {len(queued)} experiment(s); tune -j {jobs} runs the "
+                    f"queue: run them (`dvc queue start`) or remove them (`dvc queue remove "
+                    f"--queued`) first"
+                )
+        search = tuning.Search(opened, space, raw["train"], task, total, jobs)
+        try:
+            with interrupts.as_interrupt():
+                search.run(runner, heard or (lambda _: None))
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"tune stopped with {search.finished()} of {total} trials finished; study "
+                f"{name} is saved in {path}: run the same command with --study {name} to "
+                f"resume"
+            ) from None
+        found = tuning.records(opened)
+        top = tuning.best(opened)
+        if top is None:
+            first = next((r.error for r in found if r.error), "no trial ran")
+            raise WorkspaceError(f"no trial of study {name} finished; the first failed: {first}")
+        weights, why = tuning.importances(opened)
+        if why:
+            notes.append(why)
+    if apply:
+        experiments.apply(ws, top.experiment, [])
+    elif branch:
+        experiments.branch(ws, top.experiment, branch)
+    return TuneResult(name, path, metric, higher, found, top, weights, notes, resumed)
+
+
 def report(
     *, against: str = "HEAD", plots_dir: str | None = None, root: str | Path = "."
 ) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from modelops.commands import (
     remote,
     serving,
     show,
+    tuning,
     ui,
     verify,
 )
 from modelops.commands.options import pick_version as _pick_version
 
-GROUPS = (registry, checkout, show, experiments, serving, monitoring, verify, remote, ui)
+GROUPS = (registry, checkout, show, experiments, tuning, serving, monitoring, verify, remote, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -156,14 +156,19 @@ def apply(ws: Workspace, name: str, revs: list[str]) -> None:
     ws.dvc.experiments.apply(name)
 
 
-def branch(ws: Workspace, name: str, new_branch: str) -> None:
-    """``dvc exp branch``: make a git branch from an experiment."""
+def check_branch_name(ws: Workspace, new_branch: str) -> None:
+    """UsageError unless ``new_branch`` is a valid name no branch has yet."""
     import re
 
     if not re.fullmatch(r"[A-Za-z0-9._/-]+", new_branch) or new_branch.startswith("-"):
         raise UsageError(f"--branch {new_branch!r} is not a valid branch name")
     if ws.run_git("branch", "--list", new_branch):
         raise UsageError(f"--branch {new_branch!r} already exists; pick another name")
+
+
+def branch(ws: Workspace, name: str, new_branch: str) -> None:
+    """``dvc exp branch``: make a git branch from an experiment."""
+    check_branch_name(ws, new_branch)
     ws.dvc.experiments.branch(name, new_branch)
 
 

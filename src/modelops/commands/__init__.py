@@ -10,6 +10,7 @@ return an exit code. ``modelops.cli.main`` is the one place errors become exit c
     checkout     checkout, get                          (a version's bytes, verified)
     show         list, show, history                    (read the registry)
     experiments  exp best, report, merge
+    tuning       tune                                   (Optuna; trials are DVC experiments)
     serving      serve, predict
     monitoring   monitor, make-batch, logs export
     verify       verify
