@@ -449,8 +449,9 @@ def tune(
             with interrupts.as_interrupt():
                 search.run(runner, heard or (lambda _: None))
         except KeyboardInterrupt:
+            completed = sum(r.state == "complete" for r in tuning.records(opened))
             raise Interrupted(
-                f"tune stopped with {search.finished()} of {total} trials finished; study "
+                f"tune stopped with {completed} of {total} trials completed; study "
                 f"{name} is saved in {path}: run the same command with --study {name} to "
                 f"resume"
             ) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -356,15 +357,24 @@ def open_study(
     file holds it and it was started with the same settings; UsageError naming what differs
     otherwise."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        storage = JournalStorage(JournalFileBackend(str(path)))
-    except Exception as exc:  # Optuna's own types for a file that is not its journal
-        raise UsageError(f"{path}: not an Optuna journal ({exc}); name another file") from None
+        return _open(path, name, settings, before_create)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:  # not Optuna's journal
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path}: not an Optuna journal ({why}); name another file") from None
+
+
+def _open(
+    path: Path, name: str, settings: Settings, before_create: Callable[[], None]
+) -> tuple[optuna.Study, bool]:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(path)))
     known = {s.study_name for s in storage.get_all_studies()}
     sampler = make_sampler(settings.sampler, settings.seed)
     direction = "maximize" if settings.higher else "minimize"

@@ -1,0 +1,151 @@
+"""modelops tune on the bundled data through real DVC experiments: refusals before any trial,
+a grid whose diverging trial is recorded, the best as a branch, Ctrl-C and resuming, and
+trials run two at a time through DVC's queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from dvc import api as dvc_api
+
+from modelops import api, cli
+from modelops.params import yaml_loads
+from tests.helpers import BIN, cli_error, copy_repo, dvc, git, set_params, tree_state
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def repo(reproduced: Path, tmp_path: Path, monkeypatch) -> Path:
+    repo = copy_repo(reproduced, tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def experiments(repo: Path) -> dict[str, dict]:
+    rows = dvc_api.exp_show(repo=str(repo))
+    return {r["Experiment"]: r for r in rows if r.get("Experiment")}
+
+
+L2 = ["--param", "train.l2=log:1e-4..1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        (["--param", "train.l2=1..0"], 2, "the low end must be below the high end"),
+        (["--param", "train.ll2=0..1"], 3, "params.yaml has no such key; did you mean train.l2?"),
+        (["--param", "train.model=ridge,logistic_regression"], 3, "ridge is refused"),
+        (["--param", "train.l2=-1..1"], 3, "-1.0 is refused (train.l2"),
+        (["--sampler", "grid", *L2], 2, "--sampler grid takes choice lists"),
+        (["--sampler", "bayes", *L2], 2, "--sampler 'bayes': one of tpe, random, grid"),
+        (["--trials", "0", *L2], 2, "--trials and -j take a whole number of at least 1"),
+        (["--study", "../up", *L2], 2, "--study '../up': use letters"),
+        (["--branch", "main", *L2], 2, "--branch 'main' already exists"),
+        ([], 2, "give at least one --param"),
+    ],
+)
+def test_a_bad_search_is_refused_before_any_trial(repo: Path, capsys, argv, code, says):
+    before = tree_state(repo)
+    err = cli_error(capsys, ["tune", "--metric", "f1", *argv], code)
+    assert says in err
+    assert tree_state(repo) == before and not (repo / ".modelops").exists()
+    assert not experiments(repo)
+
+
+def test_an_unknown_metric_names_the_known_ones(repo: Path, capsys):
+    err = cli_error(capsys, ["tune", "--metric", "rmse", *L2], 2)
+    assert "--metric 'rmse': HEAD's metrics are accuracy, f1, log_loss" in err
+
+
+def test_a_grid_records_a_diverging_trial_and_branches_the_best(repo: Path, capsys):
+    """Gradient descent on a regression task with lr 10^6 diverges: that trial fails with the
+    train stage's own line, the study goes on, and the best becomes a branch."""
+    set_params(
+        repo,
+        **{"data.source": "diabetes", "train.model": "linear_regression", "train.solver": "gd"},
+    )
+    dvc(repo, "repro", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "regression by gradient descent")
+    argv = ["tune", "--metric", "r2", "--sampler", "grid", "--study", "g", "--trials", "5"]
+    argv += ["--param", "train.lr=0.1,1000000.0", "--branch", "best-r2"]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "trial 1 (2/2)  failed: error: " in err and "gradient descent diverged" in err
+    assert "note: the grid has 2 distinct configurations; ran those" in out
+    assert "created branch best-r2 from g-000" in out
+    found = experiments(repo)
+    assert "g-000" in found and "g-001" not in found  # a failed --temp run leaves no ref
+    assert found["g-000"]["train.lr"] == 0.1
+    branch = yaml_loads(git(repo, "show", "best-r2:params.yaml").stdout)
+    assert branch["train"]["lr"] == 0.1
+    # The trial is an ordinary DVC experiment: exp best ranks it with what evaluate wrote.
+    board = api.exp_best("r2")
+    assert board.best.name == "g-000" and board.best.value == found["g-000"]["r2"]
+
+
+def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
+    argv = ["tune", "--metric", "f1", "--study", "r", "--trials", "2", "--seed", "0", *L2]
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), *argv],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    log = repo / ".modelops/studies/r.logs/r-000.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "Running stage" in log.read_text(errors="replace")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted: tune stopped with 0 of 2 trials completed; study r is saved in "
+        f"{repo / '.modelops/studies/r.journal'}: run the same command with --study r to "
+        f"resume"
+    )
+    assert "r-000" not in experiments(repo)
+
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    from modelops import tuning
+
+    study, resumed = tuning.open_study(
+        repo / ".modelops/studies/r.journal",
+        "r",
+        tuning.Settings("f1", True, "tpe", 0, ["train.l2=log:1e-4..1"], git_head(repo)),
+    )
+    assert resumed
+    found = [(t.number, t.state, t.error) for t in tuning.records(study)]
+    assert found == [(0, "failed", "interrupted"), (1, "complete", None)]
+    rows = experiments(repo)
+    assert set(rows) == {"r-001"}
+    assert rows["r-001"]["train.l2"] == tuning.records(study)[1].params["train.l2"]
+
+
+def git_head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").stdout.strip()
+
+
+def test_two_trials_at_a_time_through_dvc_s_queue(repo: Path, capsys):
+    argv = ["tune", "--metric", "f1", "--study", "q", "--trials", "2", "-j", "2", "--json"]
+    assert cli.main([*argv, *L2]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert [t["state"] for t in report["trials"]] == ["complete", "complete"]
+    rows = experiments(repo)
+    assert set(rows) == {"q-000", "q-001"}
+    for t in report["trials"]:
+        assert rows[t["experiment"]]["f1"] == t["value"]
+        assert rows[t["experiment"]]["train.l2"] == t["params"]["train.l2"]
+    assert report["best"]["value"] == max(t["value"] for t in report["trials"])
