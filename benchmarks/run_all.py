@@ -24,6 +24,7 @@ SCRIPTS = (
     "serving.py",
     "prediction_log.py",
     "experiments_grid.py",
+    "tuning.py",
 )
 BUDGET = 15 * 60
 
