@@ -90,6 +90,24 @@ def test_the_schema_refuses_a_key_or_a_value_before_any_trial(spec, says):
     assert says in str(err.value)
 
 
+def test_a_key_no_model_of_the_search_reads_is_refused():
+    forest = tuning.parse_space(["train.random_forest.n_estimators=int:10..50"])
+    with pytest.raises(ParamsError, match=r"the model params.yaml names \(auto\) does not read"):
+        tuning.check_read(forest, RAW["train"], "classification")
+    both = tuning.parse_space(
+        ["train.model=linear_regression,ridge", "train.random_forest.max_depth=3,5"]
+    )
+    with pytest.raises(ParamsError, match=r"no model of train\.model=linear_regression,ridge"):
+        tuning.check_read(both, RAW["train"], "regression")
+    tuning.check_read(  # read by one of the choices: searched where it applies
+        tuning.parse_space(
+            ["train.model=ridge,random_forest", *["train.random_forest.max_depth=3,5"]]
+        ),
+        RAW["train"],
+        "regression",
+    )
+
+
 def test_a_trial_varies_only_the_keys_its_model_reads():
     space = tuning.parse_space(
         [

@@ -149,3 +149,11 @@ def test_two_trials_at_a_time_through_dvc_s_queue(repo: Path, capsys):
         assert rows[t["experiment"]]["f1"] == t["value"]
         assert rows[t["experiment"]]["train.l2"] == t["params"]["train.l2"]
     assert report["best"]["value"] == max(t["value"] for t in report["trials"])
+
+
+def test_apply_over_uncommitted_edits_is_refused_before_any_trial(repo: Path, capsys):
+    set_params(repo, **{"train.l2": 0.5})
+    before = tree_state(repo)
+    err = cli_error(capsys, ["tune", "--metric", "f1", "--apply", *L2], 7)
+    assert "--apply would overwrite uncommitted changes in params.yaml" in err
+    assert tree_state(repo) == before and not experiments(repo)

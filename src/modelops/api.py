@@ -402,6 +402,12 @@ def tune(
     if metric not in recorded:
         raise UsageError(f"--metric {metric!r}: HEAD's metrics are {', '.join(sorted(recorded))}")
     tuning.check(space, raw, task)
+    tuning.check_read(space, raw["train"], task)
+    if apply and (dirty := experiments.unsaved_changes(ws, [])):
+        raise WorkspaceError(
+            f"--apply would overwrite uncommitted changes in {', '.join(dirty[:5])}; commit "
+            f"or stash them first, or use --branch"
+        )
     configs = tuning.grid(space, raw["train"], task) if sampler == "grid" else None
     name = study or f"{metric}-{time.strftime('%Y%m%d-%H%M%S')}"
     path = tuning.storage_path(ws, name, None if storage is None else str(storage))
@@ -445,6 +451,8 @@ def tune(
                     f"--queued`) first"
                 )
         search = tuning.Search(opened, space, raw["train"], task, total, jobs)
+        if resumed and search.finished() >= total:
+            notes.append(f"study {name} already holds {total} finished trials; raise --trials")
         try:
             with interrupts.as_interrupt():
                 search.run(runner, heard or (lambda _: None))

@@ -210,6 +210,30 @@ def check(space: list[Param], raw: dict, task: str) -> None:
                 ) from None
 
 
+def check_read(space: list[Param], raw_train: dict, task: str) -> None:
+    """ParamsError for a ``train.*`` key that no model of the search reads (with no model in
+    the search, the one params.yaml names): every trial would run the same."""
+    import itertools
+
+    deciding = [p for p in space if p.key in DECIDING]
+    choices = [[(p.key, v) for v in p.extremes()] for p in deciding]
+    combos = [dict(c) for c in itertools.product(*choices)]
+    for p in space:
+        if p.key in DECIDING or not p.key.startswith("train."):
+            continue
+        if not any(applies(p.key, raw_train, combo, task) for combo in combos):
+            model = next((p.spec for p in deciding if p.key == "train.model"), None)
+            which = (
+                f"no model of {model} reads it"
+                if model
+                else f"the model params.yaml names ({raw_train.get('model')}) does not read it"
+            )
+            raise ParamsError(
+                f"--param {p.key}: {which}, so every trial would be the same; search "
+                f"train.model too, or drop this --param"
+            )
+
+
 def reads(raw_train: dict, chosen: dict[str, Any], task: str) -> set[str] | None:
     """The ``train.*`` keys the model of ``raw_train`` with ``chosen`` laid over it reads
     (None when those params are not valid: the trial will then fail with the schema's words)."""
@@ -590,6 +614,16 @@ class DvcTrials:
         return self._result(name)
 
     def _queued(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+        try:
+            return self._queue_and_run(batch)
+        except BaseException:
+            # Ctrl-C: DVC's workers would go on with the batch; stop them and drop it.
+            names = [self.name(n) for n, _ in batch]
+            self._dvc("queue", "kill", *names)
+            self._dvc("queue", "remove", *names)
+            raise
+
+    def _queue_and_run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
         queued: dict[int, Outcome | None] = {}
         for number, params in batch:
             put = self._dvc(
