@@ -13,9 +13,13 @@ LEADERBOARD = 10  # rows of the final table
 
 
 def _params(params: dict[str, Any]) -> str:
+    """For reading: floats to 4 significant digits (--json and the experiment hold them all)."""
     from modelops.tuning import show_value
 
-    return " ".join(f"{k}={show_value(v)}" for k, v in params.items())
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={show_value(v)}"
+        for k, v in params.items()
+    )
 
 
 class Live:
