@@ -512,7 +512,7 @@ def test_every_command_and_option_has_help():
     assert set(sub.choices) == {
         "register", "promote", "rollback", "checkout", "get", "retire", "list", "show",
         "history", "exp", "report", "merge", "serve", "predict", "monitor", "make-batch",
-        "publish", "gc", "verify", "ui", "logs",
+        "publish", "gc", "verify", "ui", "logs", "tune",
     }  # fmt: skip
     parsers = dict(sub.choices)
     for group, dest in (("exp", "exp_command"), ("logs", "logs_command")):

@@ -304,3 +304,39 @@ def test_the_best_and_the_importances():
     weights, why = tuning.importances(study)
     assert why is None and set(weights) == {"train.l2", "train.lr"}
     assert math.isclose(sum(weights.values()), 1.0)
+
+
+class _Terminal:
+    """stderr as a terminal: what tqdm and Live write lands in ``text``."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, chunk: str) -> int:
+        self.text += chunk
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_the_live_table_on_a_terminal_and_off_it(monkeypatch, capsys, tty):
+    from modelops.commands.tuning import Live
+
+    term = _Terminal()
+    if tty:
+        monkeypatch.setattr("sys.stderr", term)
+    live = Live("f1")
+    done = tuning.TrialRecord(0, "complete", 0.9, {"train.l2": 0.012345678}, "s-000", None)
+    failed = tuning.TrialRecord(1, "failed", None, {"train.l2": 2.0}, None, "error: diverged")
+    live(tuning.Progress(done, 1, 2, done))
+    live(tuning.Progress(failed, 2, 2, done))
+    live.close()
+    text = term.text if tty else capsys.readouterr().err
+    assert "trial 0 (1/2)  f1=0.9  train.l2=0.01235  [best f1=0.9, trial 0]" in text
+    assert "trial 1 (2/2)  failed: error: diverged  train.l2=2" in text
+    assert ("2/2" in text and "trial/s" in text) if tty else "trial/s" not in text

@@ -115,8 +115,8 @@ def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
     )
     assert "r-000" not in experiments(repo)
 
-    assert cli.main(argv) == 0
-    capsys.readouterr()
+    assert cli.main([*argv, "--apply"]) == 0
+    assert "applied r-001 to the workspace" in capsys.readouterr().out
     from modelops import tuning
 
     study, resumed = tuning.open_study(
@@ -130,6 +130,8 @@ def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
     rows = experiments(repo)
     assert set(rows) == {"r-001"}
     assert rows["r-001"]["train.l2"] == tuning.records(study)[1].params["train.l2"]
+    applied = yaml_loads((repo / "params.yaml").read_text())["train"]["l2"]
+    assert applied == tuning.records(study)[1].params["train.l2"]
 
 
 def git_head(repo: Path) -> str:
@@ -157,3 +159,10 @@ def test_apply_over_uncommitted_edits_is_refused_before_any_trial(repo: Path, ca
     err = cli_error(capsys, ["tune", "--metric", "f1", "--apply", *L2], 7)
     assert "--apply would overwrite uncommitted changes in params.yaml" in err
     assert tree_state(repo) == before and not experiments(repo)
+
+
+def test_parallel_trials_refuse_a_queue_that_holds_experiments(repo: Path, capsys):
+    dvc(repo, "exp", "run", "--queue", "-S", "train.l2=0.3", "-n", "waiting")
+    err = cli_error(capsys, ["tune", "--metric", "f1", "-j", "2", *L2], 2)
+    assert "DVC's queue holds 1 experiment(s); tune -j 2 runs the queue" in err
+    assert not (repo / ".modelops").exists()

@@ -403,6 +403,11 @@ def tune(
         raise UsageError(f"--metric {metric!r}: HEAD's metrics are {', '.join(sorted(recorded))}")
     tuning.check(space, raw, task)
     tuning.check_read(space, raw["train"], task)
+    if jobs > 1 and (queued := ws.queued_experiments()):
+        raise UsageError(
+            f"DVC's queue holds {queued} experiment(s); tune -j {jobs} runs the queue: run "
+            f"them (`dvc queue start`) or remove them (`dvc queue remove --queued`) first"
+        )
     if apply and (dirty := experiments.unsaved_changes(ws, [])):
         raise WorkspaceError(
             f"--apply would overwrite uncommitted changes in {', '.join(dirty[:5])}; commit "
@@ -437,19 +442,11 @@ def tune(
             if trials > len(configs):
                 notes.append(f"the grid has {len(configs)} distinct configurations; ran those")
             total = min(trials, len(configs))
-        if jobs > 1:
-            if seed is not None:
-                notes.append(
-                    "trials ran in parallel: the seed fixes the sampler, not the order in "
-                    "which results arrive, so the sequence is not reproducible (use -j 1)"
-                )
-            queued = list(ws.dvc.experiments.celery_queue.iter_queued())
-            if queued:
-                raise UsageError(
-                    f"DVC's queue holds {len(queued)} experiment(s); tune -j {jobs} runs the "
-                    f"queue: run them (`dvc queue start`) or remove them (`dvc queue remove "
-                    f"--queued`) first"
-                )
+        if jobs > 1 and seed is not None:
+            notes.append(
+                "trials ran in parallel: the seed fixes the sampler, not the order in which "
+                "results arrive, so the sequence is not reproducible (use -j 1)"
+            )
         search = tuning.Search(opened, space, raw["train"], task, total, jobs)
         if resumed and search.finished() >= total:
             notes.append(f"study {name} already holds {total} finished trials; raise --trials")

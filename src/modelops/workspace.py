@@ -336,6 +336,10 @@ class Workspace:
             found.update(arts)
         return found
 
+    def queued_experiments(self) -> int:
+        """How many experiments wait in DVC's queue (``dvc queue status``: Queued)."""
+        return sum(1 for _ in self.dvc.experiments.celery_queue.iter_queued())
+
     def modified_outputs(self) -> list[str]:
         """DVC-cached outputs whose workspace bytes differ from dvc.lock: work a checkout
         would overwrite. Unlike ``dvc status`` it leaves dependencies alone, which halves
