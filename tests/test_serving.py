@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelops.serving import RequestError, Validator
 
@@ -122,3 +124,70 @@ def test_deep_nesting_is_a_422_naming_the_record(body, record, field):
         validator().parse(body)
     assert info.value.status == 422 and info.value.body["error"] == "too_deep"
     assert info.value.body.get("record") == record and info.value.body.get("field") == field
+
+
+def _outcome(arrays, records):
+    try:
+        X, cats, ignored = arrays(records)
+    except RequestError as exc:
+        return ("refused", exc.status, exc.body)
+    return ("ok", np.where(np.isnan(X), None, X).tolist(), [list(c) for c in cats], ignored)
+
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**320),
+    st.floats(allow_nan=False),
+    st.sampled_from(["pro", "basic", "enterprise", "30", ""]),
+    st.lists(st.integers(), max_size=2),
+)
+RECORD = st.dictionaries(
+    st.sampled_from(["age", "income", "plan", "customer_id", "ts"]), VALUES, min_size=0, max_size=5
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(records=st.lists(st.one_of(RECORD, st.builds(lambda: GOOD), st.just("row")), max_size=4))
+def test_the_fast_path_answers_exactly_as_the_value_by_value_one(records):
+    """`arrays` converts whole columns at once when every rule passes, and otherwise leaves
+    the request to the check that goes value by value: the result, or the error naming the
+    first bad record and field, must be the same either way."""
+    for reject in (True, False):
+        v = validator(reject=reject)
+        assert _outcome(v.arrays, records) == _outcome(v._arrays_by_value, records)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.lists(RECORD, min_size=1, max_size=3).map(lambda r: json.dumps(r).encode()))
+def test_orjson_parses_every_body_as_the_standard_parser_does(body):
+    """What the client sees after validation is the same (an integer past 64 bits is a float
+    to orjson before validation turns every number into one: the same float)."""
+    v = validator()
+
+    def seen(parse):
+        try:
+            return _outcome(v.arrays, parse(body))
+        except RequestError as exc:
+            return ("refused", exc.status, exc.body)
+
+    standard = seen(lambda b: v._check_list(v._parse_standard(b)))
+    assert repr(seen(v.parse)) == repr(standard)  # repr: -0.0 and 0.0 stay apart
+
+
+@pytest.mark.parametrize(("depth", "refused"), [(62, False), (63, True), (1010, True)])
+def test_an_ignored_field_may_nest_to_the_limit_whichever_parser_reads_it(depth, refused):
+    """A record's list and the record are two levels; a field may add 62 more. orjson reads
+    1,024 levels and the standard parser about 1,000, so the limit is checked, not left to
+    whichever parser read the body."""
+    extra = b"[" * depth + b"]" * depth
+    body = b'[{"age": 1, "income": 2, "plan": "pro", "customer_id": ' + extra + b"}]"
+    v = validator()
+    if not refused:
+        assert v.arrays(v.parse(body))[2] == ["customer_id"]
+        return
+    with pytest.raises(RequestError) as info:
+        v.arrays(v.parse(body))
+    assert info.value.body["error"] == "too_deep"
+    assert (info.value.body["record"], info.value.body["field"]) == (0, "customer_id")

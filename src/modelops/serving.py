@@ -65,6 +65,8 @@ def _no_constants(name: str) -> Any:
 
 
 MAX_DEPTH = 64  # where the nesting of a refused body is reported (records need depth 2)
+_NUMBER_TYPES = frozenset((int, float, type(None)))  # type(): a bool is not a number here
+_CATEGORY_TYPES = frozenset((str, type(None)))
 MAX_NAMED = 20  # ignored fields named in a response
 
 
@@ -93,6 +95,23 @@ def _too_deep(body: bytes) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels inside ``value``: the same
+    rule whichever parser read the body (orjson takes 1,024 levels, the standard one about
+    1,000)."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            v
+            for x in level
+            if isinstance(x, list | dict)
+            for v in (x.values() if isinstance(x, dict) else x)
+        ]
+        if not level:
+            return False
+    return any(isinstance(x, list | dict) for x in level)
+
+
 @dataclass
 class Validator:
     """Turns JSON records into the model's input arrays, or says exactly what is wrong."""
@@ -117,8 +136,21 @@ class Validator:
         )
 
     def parse(self, body: bytes) -> list[Any]:
+        import orjson
+
         try:
-            records = json.loads(body, parse_constant=_no_constants)
+            # orjson parses the same numbers to the same floats (checked in the tests) in a
+            # fifth of the time. What it refuses (NaN, a number beyond a float, a lone
+            # surrogate, another encoding, deep nesting) goes to the standard parser, whose
+            # errors the API documents, or which takes what orjson would not.
+            records = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            records = self._parse_standard(body)
+        return self._check_list(records)
+
+    def _parse_standard(self, body: bytes) -> Any:
+        try:
+            return json.loads(body, parse_constant=_no_constants)
         except RecursionError:  # nesting deeper than the parser's stack; no record has any
             record, field = _too_deep(body)
             where = "" if record is None else f"record {record}" + (f", {field!r}" if field else "")
@@ -134,6 +166,8 @@ class Validator:
             raise RequestError(
                 400, "malformed_json", f"the body is not valid JSON: {exc}"
             ) from None
+
+    def _check_list(self, records: Any) -> list[Any]:
         if not isinstance(records, list):
             raise RequestError(
                 422,
@@ -153,6 +187,57 @@ class Validator:
 
     def arrays(self, records: list[Any]) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
         """The numeric matrix, one array per categorical feature, and the fields ignored."""
+        fast = self._arrays_at_once(records)
+        return fast if fast is not None else self._arrays_by_value(records)
+
+    def _arrays_at_once(
+        self, records: list[Any]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[str]] | None:
+        """``arrays`` for a request every rule passes, checked column by column in C (types
+        by set, the matrix by one conversion); None at the first doubt, and
+        ``_arrays_by_value`` then finds and names the first fault, record by record."""
+        import itertools
+        import operator
+
+        import numpy as np
+
+        n, expected = len(records), len(self.numeric) + len(self.categorical)
+        ignored: dict[str, None] = {}
+        try:
+            for i, rec in enumerate(records):
+                if type(rec) is not dict:
+                    return None
+                if len(rec) != expected or not self.ignored.isdisjoint(rec):
+                    self._check_keys(i, rec, ignored)
+            if self.numeric:
+                get = operator.itemgetter(*self.numeric)
+                rows = list(map(get, records))
+                values = rows if len(self.numeric) > 1 else [(v,) for v in rows]
+                flat = itertools.chain.from_iterable(values)
+                if not set(map(type, flat)) <= _NUMBER_TYPES:  # bool, str, list, dict: refused
+                    return None
+                X = np.array(values, dtype=float)  # None becomes NaN: missing
+                if np.isinf(X).any():
+                    return None
+            else:
+                X = np.empty((n, 0))
+            cats = []
+            for name in self.categorical:
+                column = [rec[name] for rec in records]
+                if not set(map(type, column)) <= _CATEGORY_TYPES:
+                    return None
+                if self.reject_unknown_categories:
+                    known = self.categories[name]
+                    if any(v is not None and v not in known for v in column):
+                        return None
+                cats.append(np.array(column, dtype=object))
+        except (KeyError, RequestError, OverflowError):  # OverflowError: an int beyond a float
+            return None
+        return X, cats, list(ignored)
+
+    def _arrays_by_value(
+        self, records: list[Any]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
         import numpy as np
 
         from modelops import inference
@@ -232,6 +317,15 @@ class Validator:
                 422, "missing_feature", f"record {i} has no {missing[0]!r}", i, missing[0]
             )
         for key in extra:
+            if _nests_deeper(rec[key], MAX_DEPTH - 2):  # the list and the record are 2 levels
+                raise RequestError(
+                    422,
+                    "too_deep",
+                    f"record {i}, {_short(key)!r}: lists or objects nest more than {MAX_DEPTH} "
+                    "deep; a record is an object of numbers, strings and nulls",
+                    i,
+                    key,
+                )
             if key not in ignored and len(ignored) < MAX_NAMED:
                 ignored[key] = None
 
@@ -563,7 +657,20 @@ def answer(cur: Loaded, body: bytes, server: ModelServer | None = None):
                 answers,
             )
         )
-    return _json(out)
+    return _answer_json(out)
+
+
+def _answer_json(data: dict[str, Any]):
+    """A prediction's body through orjson (a tenth of ``json.dumps``'s time on 100 records).
+    Every number in it is finite (refused records never get here); a label orjson cannot
+    encode (a lone surrogate) goes through ``_json``."""
+    import orjson
+    from starlette.responses import Response
+
+    try:
+        return Response(orjson.dumps(data), media_type="application/json")
+    except orjson.JSONEncodeError:
+        return _json(data)
 
 
 def check_exclude(settings: ServingParams, cur: Loaded, name: str) -> None:
