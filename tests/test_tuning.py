@@ -49,6 +49,9 @@ def test_ranges_and_choices_parse(spec, kind, low, high, choices):
         ("train.model=ridge,ridge", "a choice is listed twice"),
         ("train.model=ridge,'x y'", "is not a number, true, false, null or a plain word"),
         ("train.model=ridge,nan", "is not a number, true, false, null or a plain word"),
+        ("train.l2=1e400..2e400", "'1e400' is not a finite number"),
+        ("train.l2=0..1e400", "'1e400' is not a finite number"),
+        ("train.epochs=int:1..99999999999999999999", "is beyond ±2**53"),
     ],
 )
 def test_a_bad_range_is_one_line_naming_it(spec, says):
@@ -87,6 +90,21 @@ def test_the_deciding_keys_come_first():
 def test_the_schema_refuses_a_key_or_a_value_before_any_trial(spec, says):
     with pytest.raises(ParamsError) as err:
         tuning.check(tuning.parse_space([spec]), RAW, "classification")
+    assert says in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("registry.gate.tolerance=0..0.1", "no stage reads the registry section"),
+        ("paths.model=m1,m2", "no stage reads the paths section"),
+        ("serving.max_rows=int:1..9", "no stage reads the serving section"),
+        ("train.solver=closed_form,gd", "the model params.yaml names (auto) does not read it"),
+    ],
+)
+def test_a_key_no_trial_would_vary_is_refused(spec, says):
+    with pytest.raises(ParamsError) as err:
+        tuning.check_read(tuning.parse_space([spec]), RAW["train"], "classification")
     assert says in str(err.value)
 
 
@@ -162,6 +180,9 @@ def test_the_closed_form_solver_reads_no_gradient_descent_key():
     ]
     with pytest.raises(UsageError, match="--sampler grid takes choice lists"):
         tuning.grid(space, RAW["train"], "regression")
+    wide = tuning.parse_space(["train.epochs=int:1..100000000000"])
+    with pytest.raises(UsageError, match="is more than a grid takes"):
+        tuning.grid(wide, RAW["train"], "classification")  # at once, building no list
 
 
 def test_overrides_keep_their_type_through_dvc_s_grammar():
@@ -258,9 +279,54 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path):
         ("complete", None),
         ("failed", "interrupted"),
     ]
-    found = _run(path, 5)  # the study's total: two more trials, numbered on
-    assert [t.number for t in found] == [0, 1, 2, 3, 4]
-    assert [t.state for t in found].count("complete") == 4
+    found = _run(path, 5)  # five that ran to an end: the interrupted one is not counted
+    assert [t.number for t in found] == [0, 1, 2, 3, 4, 5]
+    assert [t.state for t in found].count("complete") == 5
+
+
+def test_a_resumed_seeded_study_goes_on_instead_of_repeating_itself(tmp_path):
+    """The sampler restarted from its seed would suggest again what the study ran (TPE's ten
+    random start-up trials, the random sampler throughout); resuming continues from a seed
+    made of the seed and the trials held, so it is reproducible and new."""
+    path = tmp_path / "s.journal"
+    _run(path, 2)
+    resumed = _run(path, 4)
+    assert resumed[2].params not in (resumed[0].params, resumed[1].params)
+    assert resumed[3].params not in (resumed[0].params, resumed[1].params)
+    again = tmp_path / "again.journal"
+    _run(again, 2)
+    assert [t.params for t in _run(again, 4)] == [t.params for t in resumed]
+
+
+def test_an_interrupted_grid_point_runs_again_on_resuming(tmp_path):
+    import optuna
+
+    configs = [{"train.l2": v} for v in (0.1, 0.2, 0.3)]
+    study, _ = _study(tmp_path / "g.journal", sampler="grid")
+    for c in tuning.grid_left(study, configs):
+        study.enqueue_trial(c)
+    trial = study.ask()  # takes 0.1 ...
+    trial.suggest_float("train.l2", 0.1, 0.3)
+    trial.set_user_attr("error", tuning.INTERRUPTED)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # ... and is interrupted
+    assert tuning.grid_left(study, configs) == [{"train.l2": 0.1}]  # 0.2, 0.3 still wait
+
+
+def test_a_torn_journal_is_one_line_and_left_alone(tmp_path):
+    path = tmp_path / "s.journal"
+    _run(path, 1)
+    with open(path, "ab") as f:
+        f.write(b'{"op_code": 5, "worker_id": "x", "trial_id"')
+    size = path.stat().st_size
+    with pytest.raises(WorkspaceError, match="its last line is incomplete"):
+        _study(path)
+    assert path.stat().st_size == size
+
+
+def test_equal_ranges_written_differently_are_one_space():
+    a = tuning.parse_space(["train.l2=log:1e-6..1", "train.lr=0.1..1"])
+    b = tuning.parse_space(["train.lr=0.1..1.0", "train.l2=log:1e-06..1"])
+    assert sorted(p.canonical() for p in a) == sorted(p.canonical() for p in b)
 
 
 def test_a_run_killed_mid_trial_leaves_a_trial_that_resuming_fails(tmp_path):
@@ -285,11 +351,10 @@ def test_a_study_resumes_only_with_what_it_started_with(tmp_path):
 
 
 def test_one_tune_per_study_at_a_time(tmp_path):
-    path = tmp_path / "s.journal"
     with (
-        tuning.running(path, "s"),
+        tuning.running(tmp_path, "s"),
         pytest.raises(UsageError, match="another modelops tune"),
-        tuning.running(path, "s"),
+        tuning.running(tmp_path, "s"),
     ):
         pass
 

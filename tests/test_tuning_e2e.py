@@ -46,6 +46,11 @@ L2 = ["--param", "train.l2=log:1e-4..1"]
         (["--sampler", "bayes", *L2], 2, "--sampler 'bayes': one of tpe, random, grid"),
         (["--trials", "0", *L2], 2, "--trials and -j take a whole number of at least 1"),
         (["--study", "../up", *L2], 2, "--study '../up': use letters"),
+        (["--study", "a..b", *L2], 2, "--study 'a..b': use letters"),
+        (["--study", "", *L2], 2, "--study '': use letters"),
+        (["--branch", "a..b", *L2], 2, "--branch 'a..b' is not a valid branch name"),
+        (["--storage", "data", *L2], 2, "--storage data: not a regular file"),
+        (["--param", "registry.gate.tolerance=0..0.1"], 3, "no stage reads the registry"),
         (["--branch", "main", *L2], 2, "--branch 'main' already exists"),
         ([], 2, "give at least one --param"),
     ],
@@ -91,7 +96,7 @@ def test_a_grid_records_a_diverging_trial_and_branches_the_best(repo: Path, caps
 
 
 def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
-    argv = ["tune", "--metric", "f1", "--study", "r", "--trials", "2", "--seed", "0", *L2]
+    argv = ["tune", "--metric", "f1", "--study", "r", "--trials", "1", "--seed", "0", *L2]
     proc = subprocess.Popen(
         [str(BIN / "modelops"), *argv],
         cwd=repo,
@@ -109,33 +114,26 @@ def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
-        f"interrupted: tune stopped with 0 of 2 trials completed; study r is saved in "
+        f"interrupted: tune stopped with 0 of 1 trials completed; study r is saved in "
         f"{repo / '.modelops/studies/r.journal'}: run the same command with --study r to "
         f"resume"
     )
     assert "r-000" not in experiments(repo)
+    standalone = repo / ".dvc/tmp/exps/standalone"
+    assert not standalone.exists() or not list(standalone.iterdir())  # DVC's copy went too
 
-    assert cli.main([*argv, "--apply"]) == 0
-    assert "applied r-001 to the workspace" in capsys.readouterr().out
-    from modelops import tuning
+    assert cli.main([*argv, "--apply", "--json"]) == 0  # the interrupted trial is not counted
+    import json
 
-    study, resumed = tuning.open_study(
-        repo / ".modelops/studies/r.journal",
-        "r",
-        tuning.Settings("f1", True, "tpe", 0, ["train.l2=log:1e-4..1"], git_head(repo)),
-    )
-    assert resumed
-    found = [(t.number, t.state, t.error) for t in tuning.records(study)]
+    report = json.loads(capsys.readouterr().out)
+    found = [(t["number"], t["state"], t["error"]) for t in report["trials"]]
     assert found == [(0, "failed", "interrupted"), (1, "complete", None)]
+    assert report["resumed"] is True
     rows = experiments(repo)
     assert set(rows) == {"r-001"}
-    assert rows["r-001"]["train.l2"] == tuning.records(study)[1].params["train.l2"]
-    applied = yaml_loads((repo / "params.yaml").read_text())["train"]["l2"]
-    assert applied == tuning.records(study)[1].params["train.l2"]
-
-
-def git_head(repo: Path) -> str:
-    return git(repo, "rev-parse", "HEAD").stdout.strip()
+    l2 = report["trials"][1]["params"]["train.l2"]
+    assert rows["r-001"]["train.l2"] == l2
+    assert yaml_loads((repo / "params.yaml").read_text())["train"]["l2"] == l2  # --apply
 
 
 def test_two_trials_at_a_time_through_dvc_s_queue(repo: Path, capsys):
@@ -151,6 +149,11 @@ def test_two_trials_at_a_time_through_dvc_s_queue(repo: Path, capsys):
         assert rows[t["experiment"]]["f1"] == t["value"]
         assert rows[t["experiment"]]["train.l2"] == t["params"]["train.l2"]
     assert report["best"]["value"] == max(t["value"] for t in report["trials"])
+    for name in ("q-000", "q-001"):  # each trial's own DVC output
+        assert (
+            f"Reproducing experiment '{name}'"
+            in (repo / f".modelops/studies/q.logs/{name}.log").read_text()
+        )
 
 
 def test_apply_over_uncommitted_edits_is_refused_before_any_trial(repo: Path, capsys):
@@ -166,3 +169,51 @@ def test_parallel_trials_refuse_a_queue_that_holds_experiments(repo: Path, capsy
     err = cli_error(capsys, ["tune", "--metric", "f1", "-j", "2", *L2], 2)
     assert "DVC's queue holds 1 experiment(s); tune -j 2 runs the queue" in err
     assert not (repo / ".modelops").exists()
+
+
+def test_ctrl_c_with_parallel_trials_stops_dvc_s_workers_too(repo: Path):
+    """DVC's queue workers run in process groups of their own: Ctrl-C does not reach them, so
+    tune kills their tasks (retrying while DVC says one is still starting); nothing goes on
+    running, and the study holds each trial as DVC left it."""
+    from modelops import tuning
+
+    argv = ["tune", "--metric", "f1", "--study", "k", "--trials", "2", "-j", "2", *L2]
+    proc = subprocess.Popen(
+        [str(BIN / "modelops"), *argv],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(api.workspace(repo).dvc.experiments.celery_queue.iter_active()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "tune stopped with" in err and "could not stop" not in err, err
+    assert not list(api.workspace(repo).dvc.experiments.celery_queue.iter_active())
+    time.sleep(3)  # a worker left running would have finished its trial by now
+    study, _ = tuning.open_study(
+        repo / ".modelops/studies/k.journal",
+        "k",
+        tuning.Settings(
+            "f1",
+            True,
+            "tpe",
+            None,
+            ["train.l2=log:0.0001..1.0"],
+            git(repo, "rev-parse", "HEAD").stdout.strip(),
+            "none",
+        ),
+    )
+    refs = git(repo, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps").stdout.split()
+    shown = experiments(repo)
+    for t in tuning.records(study):
+        name = f"k-{t.number:03d}"
+        if t.state == "complete":
+            assert name in refs and shown[name]["f1"] == t.value
+        else:  # killed: no experiment, and not left in DVC's queue as a failure
+            assert t.error == "interrupted" and name not in refs and name not in shown

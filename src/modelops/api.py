@@ -380,6 +380,8 @@ def tune(
     from modelops import experiments, interrupts, tuning
     from modelops.params import higher_is_better, read_yaml, task_of_metrics, validate
 
+    if study is not None:
+        tuning.check_study_name(workspace(root), study)
     if trials < 1 or jobs < 1:
         raise UsageError("--trials and -j take a whole number of at least 1")
     if sampler not in tuning.SAMPLERS:
@@ -403,22 +405,28 @@ def tune(
         raise UsageError(f"--metric {metric!r}: HEAD's metrics are {', '.join(sorted(recorded))}")
     tuning.check(space, raw, task)
     tuning.check_read(space, raw["train"], task)
-    if jobs > 1 and (queued := ws.queued_experiments()):
-        raise UsageError(
-            f"DVC's queue holds {queued} experiment(s); tune -j {jobs} runs the queue: run "
-            f"them (`dvc queue start`) or remove them (`dvc queue remove --queued`) first"
-        )
     if apply and (dirty := experiments.unsaved_changes(ws, [])):
         raise WorkspaceError(
             f"--apply would overwrite uncommitted changes in {', '.join(dirty[:5])}; commit "
             f"or stash them first, or use --branch"
         )
+    if jobs > 1 and (queued := ws.queued_experiments()):
+        raise UsageError(
+            f"DVC's queue holds {queued} experiment(s); tune -j {jobs} runs the queue: run "
+            f"them (`dvc queue start`) or remove them (`dvc queue remove --queued`) first"
+        )
     configs = tuning.grid(space, raw["train"], task) if sampler == "grid" else None
-    name = study or f"{metric}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if study is None:  # the second and a random part: two runs started together differ
+        import secrets
+
+        study = f"{metric}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    name = study
     path = tuning.storage_path(ws, name, None if storage is None else str(storage))
     higher = higher_is_better(metric)
-    settings = tuning.Settings(metric, higher, sampler, seed, [p.spec for p in space], head)
-    runner = tuning.DvcTrials(ws, name, metric, jobs, path.parent / f"{name}.logs")
+    canonical = sorted(p.canonical() for p in space)
+    settings = tuning.Settings(metric, higher, sampler, seed, canonical, head, ws.uncommitted_md5())
+    home = ws.root / ".modelops"
+    runner = tuning.DvcTrials(ws, name, metric, jobs, home / "studies" / f"{name}.logs")
 
     def fresh_names() -> None:
         taken = runner.taken()
@@ -428,7 +436,7 @@ def tune(
                 f"({', '.join(taken[:3])}); pick another --study"
             )
 
-    with tuning.running(path, name):
+    with tuning.running(home / "locks", name):
         opened, resumed = tuning.open_study(path, name, settings, fresh_names)
         notes = []
         stale = tuning.fail_stale(opened)
@@ -436,9 +444,9 @@ def tune(
             notes.append(f"{stale} trial(s) a stopped run left were marked failed (interrupted)")
         total = trials
         if configs is not None:
-            if not resumed:
-                for config in configs:
-                    opened.enqueue_trial(config, skip_if_exists=True)
+            # every configuration whose trial never ran to an end (not yet run, interrupted)
+            for config in tuning.grid_left(opened, configs):
+                opened.enqueue_trial(config)
             if trials > len(configs):
                 notes.append(f"the grid has {len(configs)} distinct configurations; ran those")
             total = min(trials, len(configs))
@@ -453,12 +461,18 @@ def tune(
         try:
             with interrupts.as_interrupt():
                 search.run(runner, heard or (lambda _: None))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             completed = sum(r.state == "complete" for r in tuning.records(opened))
+            left = getattr(exc, "left", None)
+            still = (
+                f"; DVC's queue could not stop {', '.join(left)}: `dvc queue kill` them"
+                if left
+                else ""
+            )
             raise Interrupted(
                 f"tune stopped with {completed} of {total} trials completed; study "
                 f"{name} is saved in {path}: run the same command with --study {name} to "
-                f"resume"
+                f"resume{still}"
             ) from None
         found = tuning.records(opened)
         top = tuning.best(opened)
@@ -468,6 +482,11 @@ def tune(
         weights, why = tuning.importances(opened)
         if why:
             notes.append(why)
+    if (apply or branch) and top.experiment not in runner.experiments():
+        raise WorkspaceError(
+            f"the best trial ({top.number}) was experiment {top.experiment}, which is gone "
+            f"(`dvc exp remove`?); nothing applied"
+        )
     if apply:
         experiments.apply(ws, top.experiment, [])
     elif branch:

@@ -160,7 +160,11 @@ def check_branch_name(ws: Workspace, new_branch: str) -> None:
     """UsageError unless ``new_branch`` is a valid name no branch has yet."""
     import re
 
-    if not re.fullmatch(r"[A-Za-z0-9._/-]+", new_branch) or new_branch.startswith("-"):
+    if (
+        not re.fullmatch(r"[A-Za-z0-9._/-]+", new_branch)
+        or new_branch.startswith("-")
+        or not ws.ref_name_ok(f"refs/heads/{new_branch}")  # '..', '.lock', 'a/', ...
+    ):
         raise UsageError(f"--branch {new_branch!r} is not a valid branch name")
     if ws.run_git("branch", "--list", new_branch):
         raise UsageError(f"--branch {new_branch!r} already exists; pick another name")

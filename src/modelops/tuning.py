@@ -37,8 +37,11 @@ NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 INTEGER = re.compile(r"[-+]?[0-9]+")
 # These decide which of the other train.* keys a trial reads, so they are chosen first.
 DECIDING = ("train.model", "train.solver")
+# Read by the registry, the server or dvc.yaml's paths, by no stage's computation.
+UNREAD_SECTIONS = ("registry", "serving", "paths")
 GRID_LIMIT = 10_000
 SETTINGS = "modelops"  # the study's user attribute holding what it was started with
+INTERRUPTED = "interrupted"  # the error of a trial Ctrl-C (or a killed run) stopped
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,13 @@ class Param:
     low: float = 0.0
     high: float = 0.0
     choices: tuple[Any, ...] = ()
+
+    def canonical(self) -> str:
+        """The range as a resumed study compares it: ``1e-6`` and ``1e-06`` are one range."""
+        if self.kind == "choice":
+            return f"{self.key}={','.join(show_value(v) for v in self.choices)}"
+        low, high = (int(self.low), int(self.high)) if self.kind == "int" else (self.low, self.high)
+        return f"{self.key}={self.kind}:{low!r}..{high!r}"
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "choice":
@@ -71,6 +81,11 @@ class Param:
         if self.kind == "choice":
             return list(self.choices)
         if self.kind == "int":
+            if self.high - self.low >= GRID_LIMIT:
+                raise UsageError(
+                    f"--param {self.spec}: {int(self.high - self.low) + 1:,} values is more "
+                    f"than a grid takes ({GRID_LIMIT:,}); narrow the range"
+                )
             return list(range(int(self.low), int(self.high) + 1))
         raise UsageError(
             f"--param {self.spec}: --sampler grid takes choice lists (a,b,c) and integer "
@@ -101,8 +116,10 @@ def _number(text: str, spec: str, integer: bool = False) -> float:
     if integer:
         if not INTEGER.fullmatch(t):
             raise UsageError(f"--param {spec}: {t!r} is not an integer")
+        if abs(int(t)) > 2**53:  # Optuna suggests integers through floats
+            raise UsageError(f"--param {spec}: {t} is beyond ±2**53; narrow the range")
         return int(t)
-    if not NUMBER.fullmatch(t):
+    if not NUMBER.fullmatch(t) or not math.isfinite(float(t)):
         raise UsageError(f"--param {spec}: {t!r} is not a finite number")
     return float(t)
 
@@ -215,11 +232,19 @@ def check_read(space: list[Param], raw_train: dict, task: str) -> None:
     the search, the one params.yaml names): every trial would run the same."""
     import itertools
 
+    for p in space:
+        section = p.key.split(".", 1)[0]
+        if section in UNREAD_SECTIONS:
+            raise ParamsError(
+                f"--param {p.key}: no stage reads the {section} section, so every trial would "
+                f"be the same; tune searches what the pipeline reads (data, split, features, "
+                f"train, evaluate, monitor)"
+            )
     deciding = [p for p in space if p.key in DECIDING]
     choices = [[(p.key, v) for v in p.extremes()] for p in deciding]
     combos = [dict(c) for c in itertools.product(*choices)]
     for p in space:
-        if p.key in DECIDING or not p.key.startswith("train."):
+        if p.key == DECIDING[0] or not p.key.startswith("train."):
             continue
         if not any(applies(p.key, raw_train, combo, task) for combo in combos):
             model = next((p.spec for p in deciding if p.key == "train.model"), None)
@@ -277,6 +302,11 @@ def suggest(trial: optuna.Trial, space: list[Param], raw_train: dict, task: str)
 def grid(space: list[Param], raw_train: dict, task: str) -> list[dict[str, Any]]:
     """Every distinct configuration: the product of the values each model reads."""
     out: list[dict[str, Any]] = []
+    size = 1
+    for p in space:
+        size *= len(p.grid())  # each list is checked against the limit on its own first
+        if size > GRID_LIMIT * 100:  # the distinct configurations can only be fewer
+            break
 
     def walk(i: int, chosen: dict[str, Any]) -> None:
         if len(out) > GRID_LIMIT:
@@ -337,30 +367,60 @@ class Settings:
     higher: bool
     sampler: str
     seed: int | None
-    space: list[str]
+    space: list[str]  # Param.canonical(), sorted
     baseline: str
+    changes: str = "none"  # the md5 of the workspace's uncommitted changes, which trials carry
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def storage_path(ws: Workspace, study: str, storage: str | None) -> Path:
-    if not STUDY_NAME.fullmatch(study):
+def check_study_name(ws: Workspace, study: str) -> None:
+    """UsageError unless ``study`` can name a study and its trials' experiments (NAME-000 must
+    be a git ref name, as DVC requires)."""
+    if not STUDY_NAME.fullmatch(study) or not ws.ref_name_ok(f"refs/exps/x/{study}-000"):
         raise UsageError(
-            f"--study {study!r}: use letters, digits, '.', '_' and '-' (at most 64), "
-            f"starting with a letter or digit"
+            f"--study {study!r}: use letters, digits, '.', '_' and '-' (at most 64), starting "
+            f"with a letter or digit, as a git ref name may (no '..', no trailing '.')"
         )
-    return Path(storage) if storage else ws.root / ".modelops" / "studies" / f"{study}.journal"
+
+
+def storage_path(ws: Workspace, study: str, storage: str | None) -> Path:
+    """The study's journal: ``--storage FILE``, or .modelops/studies/STUDY.journal."""
+    check_study_name(ws, study)
+    if storage is None:
+        return ws.root / ".modelops" / "studies" / f"{study}.journal"
+    path = Path(storage)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--storage {storage}: not a regular file; name a journal file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--storage {storage}: no directory {path.parent}; create it first")
+    return path
+
+
+def check_journal(path: Path) -> None:
+    """WorkspaceError for a journal whose last line is torn (a run killed while writing it):
+    Optuna would fail on it and append after it. Nothing is changed."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        f.seek(-1, 2)
+        if f.read(1) != b"\n":
+            raise WorkspaceError(
+                f"{path}: its last line is incomplete (a run stopped while writing it); "
+                f"remove that line (everything after the last newline) and resume"
+            )
 
 
 @contextlib.contextmanager
-def running(path: Path, name: str) -> Iterator[None]:
+def running(locks: Path, name: str) -> Iterator[None]:
     """One ``tune`` per study at a time: two would ask Optuna for the same trial numbers'
-    experiment names. UsageError when another holds it."""
+    experiment names. UsageError when another holds it. The lock file lives in ``locks``
+    (.modelops/locks), never beside a journal the user named."""
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.tune-lock", "w") as handle:
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -398,12 +458,19 @@ def _open(
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    check_journal(path)
+    if not path.exists():
+        before_create()  # refusals first: the backend creates the file
     storage = JournalStorage(JournalFileBackend(str(path)))
     known = {s.study_name for s in storage.get_all_studies()}
-    sampler = make_sampler(settings.sampler, settings.seed)
     direction = "maximize" if settings.higher else "minimize"
     if name in known:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=storage)
+        # A seeded sampler restarted from its seed would suggest again what the study ran
+        # (TPE's random start-up, and the random sampler throughout): it continues from a
+        # seed made of the seed and the number of trials the study holds.
+        held = len(study.get_trials(deepcopy=False))
+        study.sampler = make_sampler(settings.sampler, resumed_seed(settings.seed, held))
         was = study.user_attrs.get(SETTINGS) or {}
         for key, value in settings.as_dict().items():
             if was.get(key) != value:
@@ -419,11 +486,21 @@ def _open(
                 )
         return study, True
     before_create()
+    sampler = make_sampler(settings.sampler, settings.seed)
     study = optuna.create_study(
         study_name=name, storage=storage, sampler=sampler, direction=direction
     )
     study.set_user_attr(SETTINGS, settings.as_dict())
     return study, False
+
+
+def resumed_seed(seed: int | None, held: int) -> int | None:
+    """The sampler's seed after ``held`` trials: the same for the same seed and history."""
+    if seed is None or held == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, held]).generate_state(1)[0])
 
 
 def make_sampler(kind: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -457,10 +534,30 @@ def records(study: optuna.Study) -> list[TrialRecord]:
             dict(t.params),
             t.user_attrs.get("experiment"),
             t.user_attrs.get("error")
-            or ("interrupted" if t.state in (TrialState.FAIL, TrialState.PRUNED) else None),
+            or (INTERRUPTED if t.state in (TrialState.FAIL, TrialState.PRUNED) else None),
         )
         for t in study.get_trials(deepcopy=False)
     ]
+
+
+def grid_left(study: optuna.Study, configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The configurations no trial ran to an end and none waits for: not yet enqueued, or
+    whose trial was interrupted."""
+    from optuna.trial import TrialState
+
+    def key(params: dict[str, Any]) -> str:
+        return repr(sorted(params.items()))
+
+    covered = {
+        key(r.params)
+        for r in records(study)
+        if r.state in ("complete", "failed") and r.error != INTERRUPTED
+    }
+    covered |= {
+        key(t.system_attrs.get("fixed_params", t.params))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    }
+    return [c for c in configs if key(c) not in covered]
 
 
 def fail_stale(study: optuna.Study) -> int:
@@ -495,7 +592,12 @@ class Search:
     notes: list[str] = field(default_factory=list)
 
     def finished(self) -> int:
-        return sum(r.state in ("complete", "failed") for r in records(self.study))
+        """Trials that ran to an end: completed, or failed for a reason of their own (an
+        interrupted trial is not counted: resuming runs its place again)."""
+        return sum(
+            r.state == "complete" or (r.state == "failed" and r.error != INTERRUPTED)
+            for r in records(self.study)
+        )
 
     def run(
         self,
@@ -514,21 +616,32 @@ class Search:
                 batch.append((trial, suggest(trial, self.space, self.raw_train, self.task)))
             try:
                 outcomes = execute([(t.number, params) for t, params in batch])
-            except BaseException:
-                for t, _ in batch:
-                    t.set_user_attr("error", "interrupted")
-                    self.study.tell(t, state=TrialState.FAIL)
+            except BaseException as exc:
+                # A trial of the batch that had finished keeps its result; the rest were
+                # interrupted (and run again on resuming).
+                salvaged = getattr(exc, "outcomes", None) or [None] * len(batch)
+                for (t, _params), out in zip(batch, salvaged, strict=True):
+                    if out is not None and out.error is None and out.value is not None:
+                        self._tell(t, out)
+                    else:
+                        t.set_user_attr("error", INTERRUPTED)
+                        self.study.tell(t, state=TrialState.FAIL)
                 raise
             for (t, _params), out in zip(batch, outcomes, strict=True):
-                if out.experiment:
-                    t.set_user_attr("experiment", out.experiment)
-                if out.error is not None or out.value is None or not math.isfinite(out.value):
-                    t.set_user_attr("error", out.error or "no finite value")
-                    self.study.tell(t, state=TrialState.FAIL)
-                else:
-                    self.study.tell(t, out.value)
+                self._tell(t, out)
                 rec = next(r for r in records(self.study) if r.number == t.number)
                 heard(Progress(rec, self.finished(), self.total, best(self.study)))
+
+    def _tell(self, t: optuna.Trial, out: Outcome) -> None:
+        from optuna.trial import TrialState
+
+        if out.experiment:
+            t.set_user_attr("experiment", out.experiment)
+        if out.error is not None or out.value is None or not math.isfinite(out.value):
+            t.set_user_attr("error", out.error or "no finite value")
+            self.study.tell(t, state=TrialState.FAIL)
+        else:
+            self.study.tell(t, out.value)
 
 
 def best(study: optuna.Study) -> TrialRecord | None:
@@ -569,6 +682,15 @@ def error_line(output: str) -> str:
     return (lines[-1] if lines else "failed without a message")[:300]
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch run by DVC's queue: what each trial gave (None: it was stopped)
+    and the names DVC could not stop."""
+
+    def __init__(self, outcomes: list[Outcome | None], left: list[str]) -> None:
+        super().__init__()
+        self.outcomes, self.left = outcomes, left
+
+
 @dataclass
 class DvcTrials:
     """Runs trials as DVC experiments of the workspace's HEAD: ``dvc exp run --temp`` one at
@@ -577,8 +699,8 @@ class DvcTrials:
     ws: Workspace
     study_name: str
     metric: str
-    jobs: int = 1
-    logs: Path | None = None
+    jobs: int
+    logs: Path  # one file per trial, NAME-000.log
 
     def name(self, number: int) -> str:
         return f"{self.study_name}-{number:03d}"
@@ -605,44 +727,53 @@ class DvcTrials:
     def _sets(self, params: dict[str, Any]) -> list[str]:
         return [a for k, v in params.items() for a in ("-S", override(k, v))]
 
+    def _log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
     def _one(self, number: int, params: dict[str, Any]) -> Outcome:
         name = self.name(number)
-        log = self.logs / f"{name}.log" if self.logs else None
-        done = self._dvc("exp", "run", "--temp", "--name", name, *self._sets(params), log=log)
+        before = self.ws.standalone_dirs()
+        try:
+            argv = ("exp", "run", "--temp", "--name", name, *self._sets(params))
+            done = self._dvc(*argv, log=self._log(name))
+        except BaseException:
+            # The DVC run is dead (subprocess.run kills it); what it left goes too: its copy
+            # of the repository, and its stash entry if it had not taken it yet.
+            self.ws.drop_standalone(name, before)
+            raise
         if done.returncode != 0:
-            return Outcome(experiment=None, error=error_line(done.stdout + (done.stderr or "")))
+            return Outcome(experiment=None, error=error_line(done.stdout))
         return self._result(name)
 
     def _queued(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+        names = [self.name(n) for n, _ in batch]
         try:
             return self._queue_and_run(batch)
-        except BaseException:
-            # Ctrl-C: DVC's workers would go on with the batch; stop them and drop it.
-            names = [self.name(n) for n, _ in batch]
-            self._dvc("queue", "kill", *names)
-            self._dvc("queue", "remove", *names)
-            raise
+        except KeyboardInterrupt as exc:
+            # DVC's workers would go on with the batch: stop them, then keep what finished.
+            left = self.ws.stop_queue_tasks(names)
+            stopped = BatchInterrupted(
+                [None if name in left else self._result(name) for name in names], left
+            )
+            raise stopped from exc
 
     def _queue_and_run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
-        queued: dict[int, Outcome | None] = {}
+        queued: dict[str, Outcome | None] = {}
         for number, params in batch:
-            put = self._dvc(
-                "exp", "run", "--queue", "--name", self.name(number), *self._sets(params)
-            )
-            queued[number] = (
-                None if put.returncode == 0 else Outcome(error=error_line(put.stdout + put.stderr))
-            )
-        log = (self.logs or self.ws.root / ".modelops") / f"{self.study_name}-queue.log"
-        self._dvc("exp", "run", "--run-all", "-j", str(self.jobs), log=log)
-        out = []
-        for number, _ in batch:
             name = self.name(number)
-            got = queued[number] or self._result(name)
-            if got.error is not None and queued[number] is None:
-                why = self._dvc("queue", "logs", name)
-                got = Outcome(
-                    error=error_line(why.stdout + why.stderr) if why.returncode == 0 else got.error
-                )
+            put = self._dvc("exp", "run", "--queue", "--name", name, *self._sets(params))
+            queued[name] = None if put.returncode == 0 else Outcome(error=error_line(put.stderr))
+        self._dvc("exp", "run", "--run-all", "-j", str(self.jobs), log=self.logs / "queue.log")
+        out = []
+        for name in queued:
+            if queued[name] is not None:
+                out.append(queued[name])
+                continue
+            ran = self._dvc("queue", "logs", name)
+            self._log(name).write_text(ran.stdout + ran.stderr)
+            got = self._result(name)
+            if got.experiment is None:  # DVC's run failed: its log says why
+                got = Outcome(error=error_line(ran.stdout) if ran.returncode == 0 else got.error)
                 self._dvc("queue", "remove", name)  # the study keeps the reason
             out.append(got)
         return out
@@ -663,6 +794,14 @@ class DvcTrials:
         ):
             return Outcome(experiment=name, error=f"{name} wrote no finite {self.metric}")
         return Outcome(value=float(value), experiment=name)
+
+    def experiments(self) -> set[str]:
+        """The names of HEAD's experiments."""
+        head = self.ws.head()
+        refs = self.ws.run_git(
+            "for-each-ref", "--format=%(refname)", f"refs/exps/{head[:2]}/{head[2:]}/"
+        )
+        return {r.rsplit("/", 1)[-1] for r in refs.split()}
 
     def taken(self) -> list[str]:
         """Experiments of HEAD already named like this study's trials."""

@@ -336,6 +336,67 @@ class Workspace:
             found.update(arts)
         return found
 
+    def ref_name_ok(self, ref: str) -> bool:
+        """Whether git accepts ``ref`` as a reference name (``git check-ref-format``)."""
+        import subprocess
+
+        return subprocess.run(["git", "check-ref-format", ref], cwd=self.root).returncode == 0
+
+    def uncommitted_md5(self) -> str:
+        """An md5 of the tracked files' uncommitted changes ("none" without any): what DVC
+        experiments of the workspace carry besides HEAD."""
+        import hashlib
+
+        diff = self.git.git.diff("HEAD", "--binary", stdout_as_string=False)
+        return hashlib.md5(diff).hexdigest() if diff else "none"
+
+    def standalone_dirs(self) -> set[str]:
+        """The working copies ``dvc exp run --temp`` makes, in .dvc/tmp/exps/standalone."""
+        where = self.root / ".dvc" / "tmp" / "exps" / "standalone"
+        return {p.name for p in where.iterdir()} if where.is_dir() else set()
+
+    def drop_standalone(self, name: str, before: set[str]) -> None:
+        """After a ``dvc exp run --temp --name NAME`` was killed: remove the working copy it
+        made (those not in ``before``) and its stash entry, if it had not taken it yet (the
+        next ``--temp`` run would run it first)."""
+        where = self.root / ".dvc" / "tmp" / "exps" / "standalone"
+        for made in self.standalone_dirs() - before:
+            shutil.rmtree(where / made, ignore_errors=True)
+        with contextlib.suppress(Exception):  # DVC's types; nothing to remove is fine
+            self.dvc.experiments.tempdir_queue.remove([name])
+
+    def stop_queue_tasks(self, names: list[str], wait: float = 60.0) -> list[str]:
+        """Stop DVC's queue tasks ``names``: remove those still queued and kill those running,
+        until each is removed or done (a task a worker has taken but not started is in
+        neither list, and DVC refuses to kill it "while initializing": the loop waits it out,
+        up to ``wait`` seconds). Returns the names not stopped."""
+        import time
+
+        queue = self.dvc.experiments.celery_queue
+        pending, deadline = set(names), time.monotonic() + wait
+        while True:
+            queued = [e.name for e in queue.iter_queued() if e.name in pending]
+            if queued:
+                with contextlib.suppress(Exception):
+                    queue.remove(queued)
+                    pending -= set(queued)
+            pending -= {d.entry.name for d in queue.iter_done()}
+            if not pending:
+                # Killed tasks stay listed as failed (`dvc exp show`, `exp best`): not a
+                # result of anything, they go; the study keeps them as interrupted.
+                killed = [d.entry.name for d in queue.iter_failed() if d.entry.name in names]
+                if killed:
+                    with contextlib.suppress(Exception):
+                        queue.remove(killed)
+                return []
+            if time.monotonic() > deadline:
+                return sorted(pending)
+            running = [e.name for e in queue.iter_active() if e.name in pending]
+            if running:
+                with contextlib.suppress(Exception):  # "initializing, please wait": retried
+                    queue.kill(running, force=True)
+            time.sleep(0.5)
+
     def queued_experiments(self) -> int:
         """How many experiments wait in DVC's queue (``dvc queue status``: Queued)."""
         return sum(1 for _ in self.dvc.experiments.celery_queue.iter_queued())
