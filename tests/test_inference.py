@@ -141,3 +141,41 @@ def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
     crlf = tmp_path / "crlf.csv"
     crlf.write_bytes(b"x,y\r\n1,2\r\n")
     assert inference.csv_header(crlf, "--input") == ["x", "y"]
+
+
+def test_read_ahead_keeps_order_bounds_memory_and_raises_where_the_chunk_was():
+    import threading
+    import time
+
+    from modelops.inference import read_ahead
+
+    produced: list[int] = []
+
+    def chunks(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"chunk {i} is bad")
+            produced.append(i)
+            yield i
+
+    def settle(condition) -> None:
+        deadline = time.monotonic() + 5
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    assert list(read_ahead(chunks(50))) == list(range(50))
+    got = []
+    with pytest.raises(ValueError, match="chunk 3 is bad"):
+        for item in read_ahead(chunks(10, fail_at=3)):
+            got.append(item)
+    assert got == [0, 1, 2]  # every chunk before the bad one arrived, in order
+    produced.clear()
+    ahead = read_ahead(chunks(1000))
+    assert next(ahead) == 0
+    settle(lambda: len(produced) >= 3)
+    time.sleep(0.2)
+    assert len(produced) == 3  # the one in hand, one waiting, one the producer holds
+    ahead.close()  # the consumer leaves: the producer stops instead of reading on
+    settle(lambda: not any(t.name == "modelops-read-ahead" for t in threading.enumerate()))
+    assert len(produced) == 3

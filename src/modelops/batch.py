@@ -49,7 +49,7 @@ def predict_csv(
     import pyarrow.csv as pacsv
 
     from modelops import inference
-    from modelops.inference import csv_header, iter_csv
+    from modelops.inference import csv_header, iter_csv, read_ahead
 
     pre = model.preprocessor
     header = csv_header(src, "--input")
@@ -69,7 +69,8 @@ def predict_csv(
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
         os.close(fd)
-        for first, frame in iter_csv(src, pre.numeric, pre.categorical, na_values, s.chunk_rows):
+        chunks = iter_csv(src, pre.numeric, pre.categorical, na_values, s.chunk_rows)
+        for first, frame in read_ahead(chunks):  # the next chunk is parsed meanwhile
             n = len(frame)
             lines = np.arange(first, first + n)
             result.rows += n

@@ -19,7 +19,7 @@ reason naming the feature furthest from training.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,6 +227,53 @@ def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> lis
     if not header:
         raise error(f"{flag} {path}: empty file; it needs a header row and rows")
     return header
+
+
+def read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """``chunks`` in order, with the next ``depth`` produced in a thread meanwhile: pandas'
+    C parser and numpy release the GIL, so parsing the next chunk overlaps counting this one
+    (two cores). At most ``depth`` chunks wait beyond the one in hand: memory stays bounded.
+    What the producer raises is raised here, where the chunk would have come."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((done, exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a generator's file handles, when the consumer left early
+
+    thread = threading.Thread(target=produce, name="modelops-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer stopped early (an error, Ctrl-C): the producer ends too
 
 
 def iter_csv(

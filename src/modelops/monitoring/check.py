@@ -100,7 +100,7 @@ def monitor(
 ) -> dict[str, Any]:
     """Drift report of the CSV at ``path`` against the model's reference profile."""
     from modelops import inference
-    from modelops.inference import csv_header, iter_csv
+    from modelops.inference import csv_header, iter_csv, read_ahead
     from modelops.monitoring import verdict
 
     profile = model.profile
@@ -118,7 +118,8 @@ def monitor(
     labelled = schema.target in header
     acc = Accumulator.for_model(model)
     strings = [*pre.categorical, *([schema.target] if labelled else [])]
-    for line, frame in iter_csv(path, pre.numeric, strings, na_values, chunk_rows):
+    chunks = iter_csv(path, pre.numeric, strings, na_values, chunk_rows)
+    for line, frame in read_ahead(chunks):
         if len(frame):  # a header-only file gives one empty chunk; estimators refuse 0 rows
             acc.add(parse_chunk(model, frame, line, path, labelled))
     if acc.rows == 0:
