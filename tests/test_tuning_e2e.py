@@ -93,9 +93,10 @@ def test_a_grid_records_a_diverging_trial_and_branches_the_best(repo: Path, caps
     assert board.best.name == "g-000" and board.best.value == found["g-000"]["r2"]
 
 
-def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
-    argv = ["tune", "--metric", "f1", "--study", "r", "--trials", "1", "--seed", "0", *L2]
-    proc = subprocess.Popen(
+def start_tune(repo: Path, argv: list[str]) -> subprocess.Popen:
+    """`modelops tune` in a process group of its own, as a terminal runs it: SIGINT to the
+    group is Ctrl-C."""
+    return subprocess.Popen(
         [str(BIN / "modelops"), *argv],
         cwd=repo,
         stdout=subprocess.PIPE,
@@ -103,6 +104,11 @@ def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
         text=True,
         start_new_session=True,
     )
+
+
+def test_ctrl_c_stops_a_study_that_the_same_command_resumes(repo: Path, capsys):
+    argv = ["tune", "--metric", "f1", "--study", "r", "--trials", "1", "--seed", "0", *L2]
+    proc = start_tune(repo, argv)
     log = repo / ".modelops/studies/r.logs/r-000.log"
     deadline = time.monotonic() + 120
     while not (log.exists() and "Running stage" in log.read_text(errors="replace")):
@@ -176,14 +182,7 @@ def test_ctrl_c_with_parallel_trials_stops_dvc_s_workers_too(repo: Path):
     from modelops import tuning
 
     argv = ["tune", "--metric", "f1", "--study", "k", "--trials", "2", "-j", "2", *L2]
-    proc = subprocess.Popen(
-        [str(BIN / "modelops"), *argv],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_tune(repo, argv)
     deadline = time.monotonic() + 120
     while not list(api.workspace(repo).dvc.experiments.celery_queue.iter_active()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
