@@ -15,8 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def build(train_parquet: str, target: str, l2: float):
-    frame = pd.read_parquet(train_parquet)
+def build(train_file: str, target: str, l2: float):
+    frame = pd.read_feather(train_file)
     y = frame.pop(target)
     # the same objective as modelops' logistic regression: C = 1 / (n * l2)
     pipe = make_pipeline(

@@ -77,7 +77,7 @@ def mlflow_server(repo: Path, port: int) -> tuple[subprocess.Popen, str]:
         [
             str(bin_ / "python"),
             str(HERE / "mlflow_model.py"),
-            str(repo / "data/prepared/train.parquet"),
+            str(repo / "data/prepared/train.arrow"),
             "diagnosis",
             "0.001",
             str(model),
@@ -140,7 +140,7 @@ def pct(xs: list[float], q: float) -> float:
 
 def batch(repo: Path, rows: int) -> tuple[float, float]:
     """(rows per second, peak RSS in MB) of `modelops predict` on a generated CSV."""
-    test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    test = pd.read_feather(repo / "data/prepared/test.arrow").drop(columns=["diagnosis"])
     rng = np.random.default_rng(0)
     src = repo / f"batch_{rows}.csv"
     with open(src, "w") as f:
@@ -183,7 +183,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         reproduced_copy(repo, prod=True)
-        test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+        test = pd.read_feather(repo / "data/prepared/test.arrow").drop(columns=["diagnosis"])
         records = {k: test.head(k).to_json(orient="records") for k in (1, 100)}
         bodies = {
             name: {
@@ -205,7 +205,7 @@ def main() -> None:
                 [
                     sys.executable,
                     str(HERE / "baseline_server.py"),
-                    str(repo / "data/prepared/train.parquet"),
+                    str(repo / "data/prepared/train.arrow"),
                     "diagnosis",
                     "0.001",
                     str(ports["baseline"]),

@@ -19,14 +19,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 prepared, model_file, task = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-train = pd.read_parquet(prepared / "train.parquet")
+train = pd.read_feather(prepared / "train.arrow")
 X, y = train.drop(columns="target"), train["target"]
 estimator = LogisticRegression() if task == "classification" else LinearRegression()
 steps = [] if "--no-impute" in sys.argv else [SimpleImputer(strategy="median")]
 model = make_pipeline(*steps, StandardScaler(), estimator).fit(X, y)
 joblib.dump(model, model_file)
 if "--score" in sys.argv:
-    test = pd.read_parquet(prepared / "test.parquet")
+    test = pd.read_feather(prepared / "test.arrow")
     pred = model.predict(test.drop(columns="target"))
     if task == "classification":
         print(json.dumps({"accuracy": accuracy_score(test["target"], pred)}))

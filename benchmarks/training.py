@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 import yaml
 from common import BIN, HERE, machine, record, reproduced_copy, sh
 
@@ -107,7 +107,7 @@ def main() -> None:
             for name, (task, edits) in PROJECTS.items()
         }
         p32, p64, lin = projects["logistic32"], projects["logistic64"], projects["linear"]
-        same_data = md5(p32.prepared / "train.parquet") == md5(p64.prepared / "train.parquet")
+        same_data = md5(p32.prepared / "train.arrow") == md5(p64.prepared / "train.arrow")
         assert same_data, "float32 and float64 projects prepared different data"
         runs = {
             "ours32": (p32.root, p32.train_cmd),
@@ -136,7 +136,7 @@ def main() -> None:
         ours = {n: json.loads(p.metrics.read_text()) for n, p in projects.items()}
         sk_acc = json.loads(sh(p32.root, *p32.baseline, "--score"))["accuracy"]
         sk_r2 = json.loads(sh(lin.root, *lin.baseline, "--score"))["r2"]
-        train_rows = pq.ParquetFile(p32.prepared / "train.parquet").metadata.num_rows
+        train_rows = feather.read_table(p32.prepared / "train.arrow", memory_map=True).num_rows
     t = {name: statistics.median(v) for name, v in samples.items()}
     # Above a few percent, another process (a test suite, say) competed for the cores.
     busy = ", so these timings are noisy" if others_share > 0.05 else ""

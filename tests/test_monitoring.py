@@ -77,7 +77,7 @@ def shop(tmp_path_factory) -> tuple[Path, bundle.Model, pd.DataFrame]:
     finally:
         os.chdir(cwd)
     data = pd.concat(
-        [pd.read_parquet(tmp / "prep/train.parquet"), pd.read_parquet(tmp / "prep/test.parquet")],
+        [pd.read_feather(tmp / "prep/train.arrow"), pd.read_feather(tmp / "prep/test.arrow")],
         ignore_index=True,
     )
     return tmp, bundle.load(tmp / "m.npz"), data
@@ -216,7 +216,7 @@ def test_a_regression_model_is_monitored_on_r2_by_default(tmp_path, monkeypatch)
     assert train.main(["--data", "prep", "--model", "m.npz", "--loss", "loss.json"]) == 0
     model = bundle.load(tmp_path / "m.npz")
     assert model.estimator.kind == "linear_regression"
-    batch = pd.read_parquet(tmp_path / "prep/test.parquet")
+    batch = pd.read_feather(tmp_path / "prep/test.arrow")
     batch.to_csv(tmp_path / "batch.csv", index=False)
     p = params.load("params.yaml").monitor
     report = monitoring.monitor(model, tmp_path / "batch.csv", p, ["", "NA"], 1000, {"r2": 0.99})

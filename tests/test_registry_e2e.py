@@ -557,7 +557,7 @@ def test_api_load_is_the_verified_path_the_commands_take(repo: Path):
     api.promote("model@v0.0.1", stage="prod", root=repo)
     prod = api.load("model", stage="prod", root=repo)
     assert (prod.info.version, prod.md5) == ("v0.0.1", lock_md5(repo, "model@v0.0.1"))
-    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    test = pd.read_feather(repo / "data/prepared/test.arrow")
     # v0.0.2 is the workspace's model: the loaded one predicts what the evaluate stage scored
     v2 = api.load("model@v0.0.2", root=repo)
     accuracy = accuracy_score(test["diagnosis"], v2.model.predict(test))
@@ -584,7 +584,7 @@ def test_the_remembered_artifact_path_cannot_pass_wrong_bytes(repo: Path):
     for junk in ("{not json", "[1, 2]", json.dumps({commit: {"model": 7}})):
         memo.write_text(junk)
         assert api.load("model@v0.0.1", root=repo).md5 == first.md5  # DVC answered again
-    memo.write_text(json.dumps({commit: {"model": "data/prepared/train.parquet"}}))
+    memo.write_text(json.dumps({commit: {"model": "data/prepared/train.arrow"}}))
     with pytest.raises(BundleError):
         api.load("model@v0.0.1", root=repo)
 

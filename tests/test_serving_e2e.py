@@ -42,7 +42,7 @@ def url(repo: Path):
 
 @pytest.fixture(scope="module")
 def records(repo: Path) -> list[dict]:
-    frame = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    frame = pd.read_feather(repo / "data/prepared/test.arrow").drop(columns=["diagnosis"])
     return frame.head(100).to_dict("records")
 
 
@@ -391,7 +391,7 @@ def test_an_empty_token_refuses_to_start(repo: Path, capsys, monkeypatch, token)
 
 # -- batch predict ---------------------------------------------------------------------
 def write_csv(repo: Path, tmp_path: Path, edit=None) -> Path:
-    frame = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    frame = pd.read_feather(repo / "data/prepared/test.arrow").drop(columns=["diagnosis"])
     frame.insert(0, "patient", [f"P{i}" for i in range(len(frame))])
     text = frame.to_csv(index=False)
     if edit:

@@ -785,7 +785,7 @@ def make_batch(
     import pandas as pd
 
     from modelops import monitoring, versions
-    from modelops.data import TEST_FILE, TRAIN_FILE
+    from modelops.data import TEST_FILE, TRAIN_FILE, read_prepared
     from modelops.files import write_bytes
 
     if rows < 1:
@@ -797,7 +797,7 @@ def make_batch(
     parts = [prepared / f for f in (TRAIN_FILE, TEST_FILE)]
     if not all(f.exists() for f in parts):
         raise WorkspaceError(f"{prepared} is not there; run `dvc repro` (or `dvc pull`) first")
-    frame = pd.concat([pd.read_parquet(f) for f in parts], ignore_index=True)
+    frame = pd.concat([read_prepared(f) for f in parts], ignore_index=True)
     out = monitoring.make_batch(frame, model, shift, feature, strength, rows, seed, with_target)
     write_bytes(output, out.to_csv(index=False).encode())
     return Path(output)

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 # A numeric target with at most this many distinct integer values is read as
 # class labels when data.task is not set.
 MAX_INFERRED_CLASSES = 20
-# The prepared data: what prepare writes into its output directory (paths.prepared).
-TRAIN_FILE, TEST_FILE, SCHEMA_FILE = "train.parquet", "test.parquet", "schema.json"
+# The prepared data: what prepare writes into its output directory (paths.prepared). The
+# splits are Arrow IPC files (Feather v2), uncompressed: the next stage maps them instead of
+# decoding them (reading 800,000 x 21 floats as parquet cost train 0.70 s).
+TRAIN_FILE, TEST_FILE, SCHEMA_FILE = "train.arrow", "test.arrow", "schema.json"
 BUNDLED = {
     # name: (scikit-learn's loader, target column, task, default positive class)
     "breast_cancer": ("load_breast_cancer", "diagnosis", "classification", "malignant"),
@@ -597,15 +599,20 @@ def prepare(
     return train[keep], test[keep], schema
 
 
-def read_prepared(path: Path) -> pd.DataFrame:
-    """A split written by prepare. Without pre-buffering and column by column out of Arrow,
-    the read peaks at ~1.7x the data instead of ~3x (10^6 x 20, measured with VmHWM); then
-    Arrow's allocator hands back the ~100 MB of read buffers it would otherwise keep."""
-    import pandas as pd
+def write_prepared(frame: pd.DataFrame, path: Path) -> None:
+    """One split as an uncompressed Arrow IPC file (``read_prepared`` maps it)."""
     import pyarrow as pa
+    import pyarrow.feather as feather
 
-    frame = pd.read_parquet(
-        path, pre_buffer=False, to_pandas_kwargs={"split_blocks": True, "self_destruct": True}
+    feather.write_feather(
+        pa.Table.from_pandas(frame, preserve_index=False), path, compression="uncompressed"
     )
-    pa.default_memory_pool().release_unused()
-    return frame
+
+
+def read_prepared(path: Path) -> pd.DataFrame:
+    """A split written by prepare, mapped rather than read: its pages are the file's, and the
+    frame is built column by column out of them (no second copy of the data in memory)."""
+    import pyarrow.feather as feather
+
+    table = feather.read_table(path, memory_map=True)
+    return table.to_pandas(split_blocks=True, self_destruct=True)

@@ -67,7 +67,7 @@ def needed_oids(ws: Workspace, commits: list[str], model_path: str | None) -> di
 
 def _labels(ws: Workspace, needed: dict[str, str]) -> dict[str, str]:
     """``needed`` with the entries of every directory manifest in the cache added, each
-    named by its path (``data/prepared/train.parquet``), for messages."""
+    named by its path (``data/prepared/train.arrow``), for messages."""
     out = dict(needed)
     for oid, label in needed.items():
         if not oid.endswith(".dir"):

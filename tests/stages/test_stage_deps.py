@@ -289,7 +289,7 @@ def _write_batch(workdir: Path, raw_params: dict[str, Any]) -> None:
     from modelops.data import TEST_FILE
 
     paths = raw_params["paths"]
-    frame = pd.read_parquet(workdir / paths["prepared"] / TEST_FILE)
+    frame = pd.read_feather(workdir / paths["prepared"] / TEST_FILE)
     incoming = workdir / paths["incoming"]
     incoming.mkdir(parents=True, exist_ok=True)
     frame.to_csv(incoming / "batch.csv", index=False)

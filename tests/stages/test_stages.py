@@ -47,7 +47,7 @@ def run_all(workdir: Path) -> None:
 def test_stages_in_process(workdir, capsys):
     run_all(workdir)
     for name in (
-        "prep/train.parquet",
+        "prep/train.arrow",
         "prep/schema.json",
         "m/model.npz",
         "loss.json",
@@ -153,7 +153,7 @@ def test_a_regression_csv_with_default_params_trains_linear_regression(workdir, 
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert set(metrics) == {"mae", "r2", "rmse"}
     # scikit-learn on the same split: Ridge(alpha = n * l2) on standardised columns
-    train, test = (pd.read_parquet(workdir / f"prep/{s}.parquet") for s in ("train", "test"))
+    train, test = (pd.read_feather(workdir / f"prep/{s}.arrow") for s in ("train", "test"))
     cols = ["a", "b", "c"]
     scaler = StandardScaler().fit(train[cols])
     l2 = params.load("params.yaml").train.l2
@@ -202,15 +202,15 @@ def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(wor
     csv_workdir(workdir, "y", numbers(300, seed=0))
     run_all(workdir)
     before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
-    test = pd.read_parquet(workdir / "prep/test.parquet")
+    test = pd.read_feather(workdir / "prep/test.arrow")
     # y = 40 + 3a - 2b + 0.5c (tests/helpers.numbers): every term overflows the same way
     test.loc[test.index[[2, 5]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 2
-    test.to_parquet(workdir / "prep/test.parquet")
+    test.to_feather(workdir / "prep/test.arrow")
     capsys.readouterr()
     assert evaluate.main(EVALUATE) == 4
     assert one_line_error(capsys) == (
         "error: evaluate: the model gives no finite prediction for 2 of 60 rows of "
-        "prep/test.parquet (row 2, 5, counted from 0): their features lie far outside the "
+        "prep/test.arrow (row 2, 5, counted from 0): their features lie far outside the "
         "training data; correct or drop them in the source data and run prepare again"
     )
     assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
@@ -226,14 +226,14 @@ def test_evaluate_refuses_probabilities_that_are_not_finite_and_writes_nothing(w
     csv_workdir(workdir, "y", frame)
     run_all(workdir)
     before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
-    test = pd.read_parquet(workdir / "prep/test.parquet")
+    test = pd.read_feather(workdir / "prep/test.arrow")
     test.loc[test.index[[0, 7, 9, 11]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 4
-    test.to_parquet(workdir / "prep/test.parquet")
+    test.to_feather(workdir / "prep/test.arrow")
     capsys.readouterr()
     assert evaluate.main(EVALUATE) == 4
     assert one_line_error(capsys) == (
         "error: evaluate: the model gives no finite probabilities for 4 of 60 rows of "
-        "prep/test.parquet (row 0, 7, 9, ..., counted from 0): their features lie far outside "
+        "prep/test.arrow (row 0, 7, 9, ..., counted from 0): their features lie far outside "
         "the training data; correct or drop them in the source data and run prepare again"
     )
     assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
