@@ -33,7 +33,7 @@ def serve(repo: Path, logging: bool) -> tuple[subprocess.Popen, str]:
 
 
 def serving_cost(repo: Path) -> dict[str, list[float]]:
-    test = pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=["diagnosis"])
+    test = pd.read_feather(repo / "data/prepared/test.arrow").drop(columns=["diagnosis"])
     body = test.head(RECORDS).to_json(orient="records").encode()
     out: dict[str, list[float]] = {}
     for _ in range(ROUNDS):

@@ -67,6 +67,25 @@ def test_bad_records(records, error, record, field):
     assert info.value.body.get("record") == record and info.value.body.get("field") == field
 
 
+@pytest.mark.parametrize(
+    ("value", "feature", "said"),
+    [
+        ("30", "age", "must be a number (or null), got a string"),
+        (True, "age", "must be a number (or null), got a boolean"),
+        ({"v": 1}, "income", "must be a number (or null), got an object"),
+        (3, "plan", "must be a string (or null), got a number"),
+        (-(2**63) - 1, "plan", "must be a string (or null), got a number"),  # a float to orjson
+        ([], "plan", "must be a string (or null), got an array"),
+    ],
+)
+def test_a_wrong_type_is_named_in_json_s_words(value, feature, said):
+    body = json.dumps([{**GOOD, feature: value}]).encode()
+    v = validator()
+    with pytest.raises(RequestError) as info:
+        v.arrays(v.parse(body))
+    assert info.value.body["message"] == f"record 0: {feature!r} {said}"
+
+
 def test_unknown_categories_can_be_allowed():
     _, cats, _ = validator(reject=False).arrays([{**GOOD, "plan": "enterprise"}])
     assert cats[0][0] == "enterprise"

@@ -35,7 +35,7 @@ def repo(base: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def labelled(repo: Path) -> pd.DataFrame:
-    return pd.read_parquet(repo / "data/prepared/test.parquet").head(60)
+    return pd.read_feather(repo / "data/prepared/test.arrow").head(60)
 
 
 def fresh(repo: Path, tmp_path: Path) -> Path:

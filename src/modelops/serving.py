@@ -70,6 +70,16 @@ _CATEGORY_TYPES = frozenset((str, type(None)))
 MAX_NAMED = 20  # ignored fields named in a response
 
 
+def _json_type(value: Any) -> str:
+    """A parsed JSON value's type in JSON's words (an integer past 64 bits is a float to
+    orjson and an int to the standard parser: a number either way)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {str: "a string", dict: "an object", list: "an array"}.get(type(value), "a value")
+
+
 def _short(value: str, limit: int = 80) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
 
@@ -272,7 +282,7 @@ class Validator:
                     raise RequestError(
                         422,
                         "wrong_type",
-                        f"record {i}: {name!r} must be a number (or null), got {type(v).__name__}",
+                        f"record {i}: {name!r} must be a number (or null), got {_json_type(v)}",
                         i,
                         name,
                     ) from None
@@ -287,7 +297,7 @@ class Validator:
                     raise RequestError(
                         422,
                         "wrong_type",
-                        f"record {i}: {name!r} must be a string (or null), got {type(v).__name__}",
+                        f"record {i}: {name!r} must be a string (or null), got {_json_type(v)}",
                         i,
                         name,
                     )
@@ -809,7 +819,22 @@ def create_app(server: ModelServer):
     async def openapi(request: Request):
         return auth.refused(request) or _json(app.openapi())
 
+    _plain_route(app, "/v1/predict", predict)
     return app
+
+
+def _plain_route(app, path: str, endpoint) -> None:
+    """Dispatch ``path`` through Starlette's plain ``Route``, which calls ``endpoint`` with the
+    request, instead of FastAPI's, which solves the endpoint's dependencies on every call.
+    The schema is still FastAPI's: ``app.openapi()`` reads the routes as they were declared,
+    once, before the swap."""
+    from starlette.routing import Route
+
+    app.openapi()  # cached on the app: /v1/predict stays documented
+    routes = app.router.routes
+    i = next(i for i, r in enumerate(routes) if getattr(r, "path", None) == path)
+    # First in the list: the router tries routes in order, and this one carries the traffic.
+    routes.insert(0, Route(path, endpoint, methods=list(routes.pop(i).methods)))
 
 
 def app_from_env():

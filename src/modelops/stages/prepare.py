@@ -1,4 +1,4 @@
-"""Stage prepare: load the source, check it, split it, write parquet and the schema."""
+"""Stage prepare: load the source, check it, split it, write the splits and the schema."""
 
 from __future__ import annotations
 
