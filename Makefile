@@ -68,8 +68,12 @@ lock: $(STAMP) ## Re-pin .ci/constraints.txt from the current .venv
 	mv .ci/constraints.tmp .ci/constraints.txt
 
 .PHONY: bench
-bench: $(STAMP) ## Run the benchmarks and update benchmarks/RESULTS.md
+bench: $(STAMP) ## Run the benchmarks (under 15 min on 2 cores) and update benchmarks/RESULTS.md
 	cd benchmarks && ../$(BIN)/python run_all.py
+
+.PHONY: bench-large
+bench-large: $(STAMP) ## Run the long benchmarks (scaling, experiment grid, web pages, prediction log, tuning)
+	cd benchmarks && ../$(BIN)/python run_all.py --large
 
 .PHONY: screenshots
 screenshots: $(STAMP) chromium ## Re-take the README's pictures of modelops ui from a real run (.github/screenshots/)
