@@ -335,3 +335,59 @@ def test_numbers_beyond_float64_stop_prepare_naming_the_column_and_lines(tmp_pat
     train, test, schema = data.prepare(p.data, p.split)
     assert schema.numeric == ["x", "z"]
     assert int(train["x"].isna().sum() + test["x"].isna().sum()) == 2
+
+
+def _prepared_round_trip(tmp_path, frame: pd.DataFrame) -> data.Prepared:
+    data.write_prepared(frame, tmp_path / "split.arrow")
+    return data.read_prepared(tmp_path / "split.arrow")
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["complete", "with missing values"])
+def test_a_prepared_split_reads_numbers_and_labels_as_pandas_does(tmp_path, missing):
+    """train and evaluate read the mapped file's buffers instead of going through pandas;
+    what they get must be what pandas' to_numpy gave, value for value and bit for bit."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "f": rng.normal(size=n),
+            "i": rng.integers(-5, 5, n),
+            "f32": rng.normal(size=n).astype(np.float32),
+            "u8": rng.integers(0, 255, n).astype(np.uint8),
+            "label": rng.choice(["benign", "malignant"], n),
+            "klass": rng.integers(0, 3, n),
+            "text": rng.choice(["a", "b", None], n),
+        }
+    )
+    if missing:
+        frame["f"] = frame["f"].where(rng.random(n) > 0.2)
+        frame["i"] = frame["i"].where(rng.random(n) > 0.2)  # a float column to pandas now
+    got = _prepared_round_trip(tmp_path, frame)
+    assert len(got) == n and got.columns == list(frame.columns)
+    for name in ("f", "i", "f32", "u8"):
+        ours = got[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        theirs = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        assert ours.dtype == np.float64
+        np.testing.assert_array_equal(ours.view(np.uint64), theirs.view(np.uint64))
+    for name in ("label", "klass"):
+        assert got[name].to_numpy(dtype=object).tolist() == frame[name].tolist()
+    # text columns become the pandas Series they always were
+    pd.testing.assert_series_equal(got["text"].dropna(), frame["text"].dropna(), check_dtype=False)
+    pd.testing.assert_frame_equal(got.to_pandas(), frame, check_dtype=False)
+
+
+def test_numbers_read_across_chunks_and_slices_keep_their_missing_values():
+    """A prepared file is one record batch, but a column of several chunks, or a slice that
+    starts mid-byte of the validity bitmap, must read the same."""
+    import pyarrow as pa
+
+    values = [1.5, None, 3.0, None, 5.0, 6.0, None, 8.0, 9.0, 10.0, None]
+    whole = pa.array(values, type=pa.float64())
+    chunked = pa.chunked_array([whole.slice(0, 3), whole.slice(3, 5), whole.slice(8)])
+    expected = np.array([np.nan if v is None else v for v in values])
+    for column in (pa.chunked_array([whole]), chunked):
+        np.testing.assert_array_equal(data.Column(column).to_numpy(dtype=np.float64), expected)
+    ints = pa.chunked_array([pa.array([7, None, 9], type=pa.int32()).slice(1)])
+    np.testing.assert_array_equal(data.Column(ints).to_numpy(dtype=float), [np.nan, 9.0])
+    empty = pa.chunked_array([], type=pa.float64())
+    assert data.Column(empty).to_numpy(dtype=np.float64).shape == (0,)

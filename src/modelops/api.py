@@ -797,7 +797,7 @@ def make_batch(
     parts = [prepared / f for f in (TRAIN_FILE, TEST_FILE)]
     if not all(f.exists() for f in parts):
         raise WorkspaceError(f"{prepared} is not there; run `dvc repro` (or `dvc pull`) first")
-    frame = pd.concat([read_prepared(f) for f in parts], ignore_index=True)
+    frame = pd.concat([read_prepared(f).to_pandas() for f in parts], ignore_index=True)
     out = monitoring.make_batch(frame, model, shift, feature, strength, rows, seed, with_target)
     write_bytes(output, out.to_csv(index=False).encode())
     return Path(output)

@@ -57,18 +57,19 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def encode_labels(self, y: pd.Series) -> np.ndarray:
+    def encode_labels(self, y: pd.Series | Column) -> np.ndarray:
         """Class labels -> indices into ``classes``; -1 for a label the model never saw."""
         import numpy as np
-        import pandas as pd
 
         values = y.to_numpy(dtype=object)
         classes = self.classes or []
-        codes = pd.Index(classes, dtype=object).get_indexer(values).astype(np.int64)
+        # A dict compares as pandas' object Index did (1 == 1.0 == np.int64(1)), without pandas.
+        index = {c: k for k, c in enumerate(classes)}
+        codes = np.fromiter((index.get(v, -1) for v in values), np.int64, len(values))
         miss = codes < 0
         if miss.any():  # labels that differ only in type, e.g. "1" in a batch and 1 in training
-            by_text = pd.Index([str(c) for c in classes], dtype=object)
-            codes[miss] = by_text.get_indexer([str(v) for v in values[miss]])
+            by_text = {str(c): k for k, c in enumerate(classes)}
+            codes[miss] = [by_text.get(str(v), -1) for v in values[miss]]
         return codes
 
     @classmethod
@@ -604,15 +605,105 @@ def write_prepared(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    feather.write_feather(
-        pa.Table.from_pandas(frame, preserve_index=False), path, compression="uncompressed"
-    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # One record batch: each column is then one run of the file that a reader can view.
+    feather.write_feather(table, path, compression="uncompressed", chunksize=max(1, table.num_rows))
 
 
-def read_prepared(path: Path) -> pd.DataFrame:
-    """A split written by prepare, mapped rather than read: its pages are the file's, and the
-    frame is built column by column out of them (no second copy of the data in memory)."""
+# Arrow's types of numbers -> numpy's: a prepared column of these is read from its buffers.
+_NUMBERS = {
+    "double": "float64",
+    "float": "float32",
+    **{f"{u}int{b}": f"{u}int{b}" for u in ("", "u") for b in (8, 16, 32, 64)},
+}
+
+
+class Column:
+    """One column of a prepared split, out of Arrow. ``to_numpy(dtype, na_value)`` reads
+    numbers (NaN for missing) and labels as pandas' method would; any other use of the
+    column (``dropna``, ``astype``: the text columns') goes to the pandas Series it then
+    becomes, so a split of numbers never imports pandas. (pyarrow's own ``to_numpy`` and
+    ``pyarrow.array`` import pandas, so numbers are read from the Arrow buffers, whose layout
+    is the Arrow columnar format's.)"""
+
+    def __init__(self, chunked) -> None:
+        self._chunked = chunked
+        self._series = None
+
+    def __len__(self) -> int:
+        return len(self._chunked)
+
+    def _numbers(self, np_type: str) -> np.ndarray:
+        """The values, a read-only view of the mapped file where nothing is missing; a float64
+        copy with NaN for each missing value otherwise."""
+        import numpy as np
+
+        parts = []
+        for arr in self._chunked.chunks:
+            if not len(arr):
+                continue
+            validity, data = arr.buffers()
+            width = np.dtype(np_type).itemsize
+            x = np.frombuffer(data, dtype=np_type, count=len(arr), offset=arr.offset * width)
+            if arr.null_count:
+                bits = np.frombuffer(validity, np.uint8)
+                present = np.unpackbits(bits, count=arr.offset + len(arr), bitorder="little")
+                x = x.astype(np.float64)
+                x[present[arr.offset :] == 0] = np.nan
+            parts.append(x)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.empty(0, np_type)
+
+    def to_numpy(self, dtype=None, na_value=None) -> np.ndarray:
+        import numpy as np
+
+        t = str(self._chunked.type)
+        kind = np.dtype(dtype).kind if dtype is not None else None
+        if kind == "f" and t in _NUMBERS:  # the callers copy before they write
+            return self._numbers(_NUMBERS[t]).astype(dtype, copy=False)
+        if kind == "O" and na_value is None and not self._chunked.null_count:  # labels
+            if t in _NUMBERS:
+                return self._numbers(_NUMBERS[t]).astype(object)
+            if t in ("string", "large_string"):
+                return np.array(self._chunked.to_pylist(), dtype=object)
+        return self._pandas().to_numpy(dtype=dtype, na_value=na_value)
+
+    def _pandas(self) -> pd.Series:
+        if self._series is None:
+            self._series = self._chunked.to_pandas()
+        return self._series
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never the Series' private parts (nor a copy's recursion)
+            raise AttributeError(name)
+        return getattr(self._pandas(), name)
+
+
+class Prepared:
+    """A split written by prepare, mapped rather than read: ``len()``, ``columns`` and
+    ``[name]`` (a ``Column``); ``to_pandas()`` for a whole DataFrame."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    @property
+    def columns(self) -> list[str]:
+        return self._table.column_names
+
+    def __getitem__(self, name: str) -> Column:
+        return Column(self._table.column(name))
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self._table.to_pandas(split_blocks=True)
+
+
+def read_prepared(path: Path) -> Prepared:
+    """A split written by prepare (``write_prepared``), mapped: its pages are the file's, and a
+    column of numbers is read without a copy where nothing is missing."""
     import pyarrow.feather as feather
 
-    table = feather.read_table(path, memory_map=True)
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    return Prepared(feather.read_table(path, memory_map=True))

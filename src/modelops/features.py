@@ -73,7 +73,6 @@ class Preprocessor:
         """The same from a float matrix (NaN = missing) and one value array per string column;
         ``copy=False`` transforms ``numeric`` in place (no second matrix in memory)."""
         import numpy as np
-        import pandas as pd
 
         X = np.array(numeric, dtype=np.float64) if copy else numeric
         np.copyto(X, self.fill_, where=np.isnan(X))
@@ -81,6 +80,8 @@ class Preprocessor:
         X /= self.scale_
         blocks = [X]
         for values, cats in zip(categorical, self.categories_, strict=True):
+            import pandas as pd  # only for text columns
+
             # -1 for missing and unseen values: they get no column.
             codes = pd.Index(cats).get_indexer(values)
             onehot = np.zeros((len(X), len(cats)), dtype=X.dtype)
