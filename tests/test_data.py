@@ -371,9 +371,19 @@ def test_a_prepared_split_reads_numbers_and_labels_as_pandas_does(tmp_path, miss
         np.testing.assert_array_equal(ours.view(np.uint64), theirs.view(np.uint64))
     for name in ("label", "klass"):
         assert got[name].to_numpy(dtype=object).tolist() == frame[name].tolist()
-    # text columns become the pandas Series they always were
+    # text columns are stored once per value (dictionary-encoded) and come back as the text
+    # Series they always were, not as categoricals
+    import pyarrow.feather as feather
+
+    stored = feather.read_table(tmp_path / "split.arrow").schema
+    assert str(stored.field("text").type).startswith("dictionary<values=large_string")
+    assert str(got["text"].dtype) != "category" and str(got.to_pandas()["text"].dtype) != "category"
     pd.testing.assert_series_equal(got["text"].dropna(), frame["text"].dropna(), check_dtype=False)
+    assert (got["text"] == "a").tolist() == (frame["text"] == "a").tolist()
     pd.testing.assert_frame_equal(got.to_pandas(), frame, check_dtype=False)
+    # an na_value other than NaN is honoured, as pandas honours it
+    filled = frame["f"].to_numpy(dtype=np.float64, na_value=0.0)
+    np.testing.assert_array_equal(got["f"].to_numpy(dtype=np.float64, na_value=0.0), filled)
 
 
 def test_numbers_read_across_chunks_and_slices_keep_their_missing_values():
@@ -391,3 +401,11 @@ def test_numbers_read_across_chunks_and_slices_keep_their_missing_values():
     np.testing.assert_array_equal(data.Column(ints).to_numpy(dtype=float), [np.nan, 9.0])
     empty = pa.chunked_array([], type=pa.float64())
     assert data.Column(empty).to_numpy(dtype=np.float64).shape == (0,)
+
+
+def test_a_missing_or_foreign_prepared_file_is_one_line(tmp_path):
+    with pytest.raises(DataError, match=r"train.arrow is missing; run the prepare stage again"):
+        data.read_prepared(tmp_path / "train.arrow")
+    (tmp_path / "test.arrow").write_bytes(b"PAR1 not arrow")
+    with pytest.raises(DataError, match=r"test.arrow is not a split prepare wrote; run the"):
+        data.read_prepared(tmp_path / "test.arrow")

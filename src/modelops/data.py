@@ -601,13 +601,22 @@ def prepare(
 
 
 def write_prepared(frame: pd.DataFrame, path: Path) -> None:
-    """One split as an uncompressed Arrow IPC file (``read_prepared`` maps it)."""
+    """One split as an uncompressed Arrow IPC file (``read_prepared`` maps it). Text columns
+    are dictionary-encoded: a category repeated over a million rows is stored once (a 10^6-row
+    split with text features was 78 MB plain, 28 MB so); ``Column`` decodes them."""
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    # One record batch: each column is then one run of the file that a reader can view.
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    for i, col in enumerate(table.schema):
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            table = table.set_column(i, col.name, table.column(i).dictionary_encode())
+    # One record batch: each column is then one run of the file that a reader can view (and
+    # an IPC file allows one dictionary per column).
     feather.write_feather(table, path, compression="uncompressed", chunksize=max(1, table.num_rows))
+
+
+_GIVEN = object()  # "not given": pandas' own defaults apply
 
 
 # Arrow's types of numbers -> numpy's: a prepared column of these is read from its buffers.
@@ -626,8 +635,8 @@ class Column:
     ``pyarrow.array`` import pandas, so numbers are read from the Arrow buffers, whose layout
     is the Arrow columnar format's.)"""
 
-    def __init__(self, chunked) -> None:
-        self._chunked = chunked
+    def __init__(self, chunked, name: str | None = None) -> None:
+        self._chunked, self._name = chunked, name
         self._series = None
 
     def __len__(self) -> int:
@@ -655,29 +664,55 @@ class Column:
             return parts[0]
         return np.concatenate(parts) if parts else np.empty(0, np_type)
 
-    def to_numpy(self, dtype=None, na_value=None) -> np.ndarray:
+    def to_numpy(self, dtype=None, na_value=_GIVEN) -> np.ndarray:
         import numpy as np
+        import pyarrow as pa
 
         t = str(self._chunked.type)
         kind = np.dtype(dtype).kind if dtype is not None else None
-        if kind == "f" and t in _NUMBERS:  # the callers copy before they write
+        nan = na_value is _GIVEN or (isinstance(na_value, float) and math.isnan(na_value))
+        if kind == "f" and t in _NUMBERS and nan:  # the callers copy before they write
             return self._numbers(_NUMBERS[t]).astype(dtype, copy=False)
-        if kind == "O" and na_value is None and not self._chunked.null_count:  # labels
+        if kind == "O" and na_value is _GIVEN and not self._chunked.null_count:  # labels
             if t in _NUMBERS:
                 return self._numbers(_NUMBERS[t]).astype(object)
-            if t in ("string", "large_string"):
-                return np.array(self._chunked.to_pylist(), dtype=object)
-        return self._pandas().to_numpy(dtype=dtype, na_value=na_value)
+            value = self._chunked.type
+            if pa.types.is_dictionary(value):
+                value = value.value_type
+            if pa.types.is_string(value) or pa.types.is_large_string(value):
+                return np.array(self._chunked.to_pylist(), dtype=object)  # decoded
+        given = {} if na_value is _GIVEN else {"na_value": na_value}
+        return self._pandas().to_numpy(dtype=dtype, **given)
 
     def _pandas(self) -> pd.Series:
         if self._series is None:
-            self._series = self._chunked.to_pandas()
+            import pyarrow as pa
+
+            chunked = self._chunked
+            if pa.types.is_dictionary(chunked.type):  # text as it was written, not categorical
+                chunked = chunked.cast(chunked.type.value_type)
+            self._series = chunked.to_pandas()
+            self._series.name = self._name  # as a DataFrame's column is named
         return self._series
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # never the Series' private parts (nor a copy's recursion)
             raise AttributeError(name)
         return getattr(self._pandas(), name)
+
+    # Python looks operators up on the type, not through __getattr__.
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+
+        return np.asarray(self._pandas(), dtype=dtype)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._pandas() == other
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._pandas() != other
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Prepared:
@@ -695,15 +730,31 @@ class Prepared:
         return self._table.column_names
 
     def __getitem__(self, name: str) -> Column:
-        return Column(self._table.column(name))
+        return Column(self._table.column(name), name)
 
     def to_pandas(self) -> pd.DataFrame:
-        return self._table.to_pandas(split_blocks=True)
+        """The whole split as pandas reads it, text columns as text (not categoricals)."""
+        import pyarrow as pa
+
+        table = self._table
+        for i, col in enumerate(table.schema):
+            if pa.types.is_dictionary(col.type):
+                column = table.column(i).cast(col.type.value_type)
+                table = table.set_column(i, col.name, column)
+        return table.to_pandas(split_blocks=True)
 
 
 def read_prepared(path: Path) -> Prepared:
     """A split written by prepare (``write_prepared``), mapped: its pages are the file's, and a
     column of numbers is read without a copy where nothing is missing."""
+    import pyarrow as pa
     import pyarrow.feather as feather
 
-    return Prepared(feather.read_table(path, memory_map=True))
+    try:
+        return Prepared(feather.read_table(path, memory_map=True))
+    except (OSError, pa.ArrowInvalid) as exc:  # FileNotFoundError is an OSError
+        why = "is missing" if isinstance(exc, FileNotFoundError) else "is not a split prepare wrote"
+        raise DataError(
+            f"{path} {why}; run the prepare stage again (`dvc repro prepare`, or `dvc checkout` "
+            f"to restore it)"
+        ) from None
