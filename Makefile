@@ -46,6 +46,9 @@ chromium: ## Install Debian's chromium for the browser tests if missing (as root
 
 .PHONY: test
 test: $(STAMP) chromium ## Run the whole test suite (what CI runs), a worker per core plus one
+	@# Hundreds of stage and CLI processes import the package: compiled once here, not in each
+	@# (none writes its own bytecode where PYTHONDONTWRITEBYTECODE is set, as on CI machines).
+	$(BIN)/python -m compileall -q src >/dev/null
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-fast
