@@ -246,3 +246,19 @@ def tree_of(root: Path, *names: str) -> dict[str, bytes]:
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
         out |= {f.relative_to(root).as_posix(): f.read_bytes() for f in files if f.is_file()}
     return out
+
+
+def test_a_missing_or_foreign_split_stops_train_and_evaluate_with_one_line(workdir, capsys):
+    run_all(workdir)
+    before = (workdir / "m/model.npz").read_bytes()
+    (workdir / "prep/train.arrow").unlink()
+    capsys.readouterr()
+    assert train.main(["--data", "prep", "--model", "m/model.npz", "--loss", "loss.json"]) == 4
+    assert one_line_error(capsys) == (
+        "error: prep/train.arrow is missing; run the prepare stage again (`dvc repro prepare`, "
+        "or `dvc checkout` to restore it)"
+    )
+    (workdir / "prep/test.arrow").write_bytes(b"PAR1 a parquet file from an older prepare")
+    assert evaluate.main([*EVALUATE, "--lock", "none.lock"]) == 4
+    assert "prep/test.arrow is not a split prepare wrote" in one_line_error(capsys)
+    assert (workdir / "m/model.npz").read_bytes() == before  # nothing was written
