@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -409,3 +411,76 @@ def test_a_missing_or_foreign_prepared_file_is_one_line(tmp_path):
     (tmp_path / "test.arrow").write_bytes(b"PAR1 not arrow")
     with pytest.raises(DataError, match=r"test.arrow is not a split prepare wrote; run the"):
         data.read_prepared(tmp_path / "test.arrow")
+
+
+def chunky_csv(tmp_path) -> Path:
+    """40 rows that 5-row chunks read differently and pandas' concat joins: a column of
+    integers with a gap in its fifth chunk only (int64, then float64), a column missing from
+    its whole first chunk, booleans, text with gaps, a float target with gaps (regression) and
+    a text target with one unlabelled row (classification)."""
+    rows = []
+    for i in range(40):
+        count = "" if i == 23 else str(i % 7)
+        late = "" if i < 5 else f"{i * 0.25}"
+        flag = "True" if i % 3 else "False"
+        color = "" if i % 11 == 4 else ("red", "blue", "green")[i % 3]
+        amount = "" if i in (6, 31) else f"{(i * 37 % 101) / 7:.6f}"
+        label = "" if i == 11 else "ab"[i * 7 % 3 == 0]
+        rows.append(f"{count},{late},{flag},{color},{amount},{label}")
+    path = tmp_path / "chunky.csv"
+    path.write_text("count,late,flag,color,amount,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_spilled_csv_reads_as_the_one_in_memory(tmp_path, monkeypatch):
+    """Columns of numbers spilled to scratch files and mapped back are the same values and
+    types as read_csv keeps in memory, chunk types joined as pandas joins them; the scratch
+    files are gone as soon as they are mapped."""
+    monkeypatch.setattr(data, "CSV_CHUNK_ROWS", 5)
+    path = chunky_csv(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    spilled = data.read_csv(path, [""], data.Spill(scratch))
+    in_memory = data.read_csv(path, [""])
+    pd.testing.assert_frame_equal(spilled, in_memory)
+    assert spilled["count"].dtype == "float64" and spilled["late"].dtype == "float64"
+    assert spilled["flag"].dtype == "bool"
+    # Mapped from a file, not a copy in this process's memory.
+    assert not spilled["amount"].to_numpy().flags.writeable
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "task"), [("label", "classification"), ("amount", "regression")]
+)
+def test_a_spilled_prepare_writes_the_same_bytes(tmp_path, monkeypatch, target, task):
+    """prepare with scratch files (the stage's way) and without give the same splits, schema
+    and prepared bytes, unlabelled rows dropped either way."""
+    monkeypatch.setattr(data, "CSV_CHUNK_ROWS", 5)
+    positive = {"positive_class": "a"} if task == "classification" else {}
+    p = csv_params(chunky_csv(tmp_path), target=target, model="auto", **positive)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    got = data.prepare(p.data, p.split, spill=data.Spill(scratch))
+    want = data.prepare(p.data, p.split)
+    assert got[2] == want[2] and got[2].task == task and got[2].rows["dropped_unlabelled"] > 0
+    for split_got, split_want in zip(got[:2], want[:2], strict=True):
+        pd.testing.assert_frame_equal(split_got, split_want)
+        data.write_prepared(split_got, tmp_path / "got.arrow")
+        data.write_prepared(split_want, tmp_path / "want.arrow")
+        assert (tmp_path / "got.arrow").read_bytes() == (tmp_path / "want.arrow").read_bytes()
+    del got
+    assert list(scratch.iterdir()) == []
+
+
+def test_the_disk_estimate_counts_a_csvs_values(tmp_path):
+    """16 bytes for each value of the CSV (rows estimated from its first MB), so a file of
+    short numbers is not taken for a small one."""
+    rows = 200_000
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "1,2,0\n" * rows)
+    p = csv_params(path)
+    needed, what = data.disk_needed(p.data)
+    assert needed == pytest.approx(rows * 3 * data.DISK_BYTES_PER_VALUE, rel=0.01)
+    assert str(path) in what and "3 columns" in what
+    assert data.disk_needed(params.validate({}).data) is None  # a bundled dataset

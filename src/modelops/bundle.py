@@ -43,8 +43,10 @@ class Model:
     profile: dict[str, Any] | None = None  # reference profile of the training split
     profile_arrays: dict[str, Any] | None = None
 
-    def design_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.preprocessor.transform(frame)
+    def design_matrix(self, frame: pd.DataFrame, scratch: Path | None = None) -> np.ndarray:
+        """The model's input for ``frame``; a large one in a scratch file under ``scratch``
+        (``Preprocessor.transform``)."""
+        return self.preprocessor.transform(frame, scratch=scratch)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.schema.task != "classification":

@@ -7,12 +7,13 @@ names the column or key and what to do.
 
 from __future__ import annotations
 
+import errno
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import DataError
+from modelops.errors import DataError, WorkspaceError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,13 +83,15 @@ def _py(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def load_source(p: DataParams, root: Path = Path(".")) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+def load_source(
+    p: DataParams, root: Path = Path("."), spill: Spill | None = None
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """Load the configured source; return (frame, target column, source description)."""
     if p.source in BUNDLED:
         return _load_bundled(p)
     if p.source == "synthetic":
         return _load_synthetic(p)
-    return _load_csv(p, root)
+    return _load_csv(p, root, spill)
 
 
 # The bundled datasets are the files scikit-learn ships (sklearn/datasets/data/), read as its
@@ -203,15 +206,16 @@ def _load_synthetic(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
 CSV_CHUNK_ROWS = 100_000
 
 
-def read_csv(path: Path, na_values: list[str]) -> pd.DataFrame:
+def read_csv(path: Path, na_values: list[str], spill: Spill | None = None) -> pd.DataFrame:
     """Read a CSV for prepare; DataError on any failure.
 
     pandas' C reader in chunks of 100,000 rows, each column copied out of its chunk so
     the chunk can go: at 10^6 x 21 (392 MB) the whole prepare stage peaked at 360 MB,
     where one pyarrow read_csv call alone peaked at 880 MB, most of it parse buffers its
-    allocator kept. Each chunk infers its own types, so when chunks disagree on a column
-    (numbers in one, text in another) the file is read again whole by pyarrow, which
-    types each column from all of its values.
+    allocator kept. With ``spill``, columns of numbers go to its files as they are read and
+    come back mapped, so a CSV larger than memory can be read. Each chunk infers its own
+    types, so when chunks disagree on a column (numbers in one, text in another) the file
+    is read again whole by pyarrow, which types each column from all of its values.
     """
     import pandas as pd
 
@@ -224,7 +228,7 @@ def read_csv(path: Path, na_values: list[str]) -> pd.DataFrame:
         raise DataError(f"data.path: {path} is a directory; point it at a CSV file")
     if path.stat().st_size == 0:
         raise DataError(f"data.path: {path} is empty; it needs a header row and data rows")
-    pieces: dict[str, list[pd.Series]] = {}
+    pieces: dict[str, _Pieces] = {}
     kinds: dict[str, set[str]] = {}
     try:
         for chunk in pd.read_csv(
@@ -237,24 +241,206 @@ def read_csv(path: Path, na_values: list[str]) -> pd.DataFrame:
         ):
             for name in chunk.columns:
                 kinds.setdefault(name, set()).add(_kind(chunk[name]))
-                # A copy per column lets the chunk go now; the columns are joined below.
-                pieces.setdefault(name, []).append(chunk[name].copy())
+                # A copy per column (or its spilled file) lets the chunk go now; the columns
+                # are joined below.
+                pieces.setdefault(name, _Pieces(name, spill)).add(chunk[name])
             del chunk
     except PermissionError:
         raise DataError(f"data.path: {path} is not readable (permission denied)") from None
-    except (ValueError, UnicodeDecodeError, OSError) as exc:  # ParserError is a ValueError
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:  # writing the scratch files: the disk's state, not the CSV's
+            raise
         raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
-    if not pieces or sum(len(p) for p in next(iter(pieces.values()))) == 0:
+    except (ValueError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
+        raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
+    if not pieces or next(iter(pieces.values())).rows == 0:
         raise DataError(f"data.path: {path} has a header but no data rows")
     if any(len(k - {"any"}) > 1 for k in kinds.values()):
         pieces.clear()
         return _read_csv_whole(path, na_values)
-    columns = {}
-    for name in list(pieces):
-        parts = pieces.pop(name)
-        columns[name] = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    columns = {name: pieces.pop(name).joined() for name in list(pieces)}
     # One block per column (no consolidation copy); split() can then free them one by one.
     return pd.DataFrame(columns, copy=False)
+
+
+class Spill:
+    """Scratch files for prepare's columns of numbers, mapped back read-only: such a column
+    then lives in the page cache, which the kernel writes out and drops under pressure,
+    instead of in the process's own memory. Keep it on the output's disk (the stage puts it
+    beside the output) and delete the folder when done."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self._count = Path(folder), 0
+
+    def new_file(self) -> Path:
+        self._count += 1
+        return self.folder / f"{self._count}.bin"
+
+    @staticmethod
+    def holds(values: np.ndarray) -> bool:
+        """Whether a column of this type goes to a file (numbers and booleans do, text does
+        not)."""
+        return values.dtype.kind in "biuf"
+
+    def keep(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (numbers) written to a new file and mapped back: a read-only view."""
+        import numpy as np
+
+        path = self.new_file()
+        with open(path, "wb") as f:
+            _write(f, np.ascontiguousarray(values))
+        return _mapped(path, values.dtype, len(values))
+
+    def series(self, col: pd.Series) -> pd.Series:
+        """``col`` as a mapped file when it holds numbers, else itself."""
+        import pandas as pd
+
+        values = col.to_numpy()
+        if not self.holds(values) or not len(values):
+            return col
+        return pd.Series(self.keep(values), name=col.name, copy=False)
+
+
+def _write(f, values: np.ndarray) -> None:
+    """``values``' bytes to ``f``; a full disk is an OSError with ENOSPC and the file's name
+    (numpy's ``tofile`` reports it without either)."""
+    import numpy as np
+
+    try:
+        f.write(np.ascontiguousarray(values).data)
+        f.flush()
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, f.name) from None
+
+
+def _mapped(path: Path, dtype, n: int) -> np.ndarray:
+    """The file's values, mapped; the file is unlinked at once, so its disk space is freed
+    when the last view of it goes (a column the split has taken), and never left behind."""
+    import numpy as np
+
+    try:
+        if not n:
+            return np.empty(0, dtype)
+        # A plain ndarray over the map (which it keeps alive): pandas takes it without a copy.
+        return np.memmap(path, dtype=dtype, mode="r", shape=(n,)).view(np.ndarray)
+    finally:
+        path.unlink()
+
+
+class _Pieces:
+    """One column's chunks as read_csv meets them: in memory, or appended to one spill file
+    while their type stays the same."""
+
+    def __init__(self, name: str, spill: Spill | None) -> None:
+        self.name, self.spill = name, spill
+        self.memory: list[pd.Series] = []
+        self.parts: list[tuple[np.dtype, int]] = []  # (dtype, rows) appended to self.file
+        self.file: Path | None = None
+        self.rows = 0
+
+    def add(self, col: pd.Series) -> None:
+        self.rows += len(col)
+        values = col.to_numpy()
+        if self.spill is None or self.memory or not Spill.holds(values):
+            self.memory.append(col.copy())
+            return
+        if self.file is None:
+            self.file = self.spill.new_file()
+        with open(self.file, "ab") as f:
+            _write(f, values)
+        self.parts.append((values.dtype, len(values)))
+
+    def joined(self) -> pd.Series:
+        import numpy as np
+        import pandas as pd
+
+        spilled = []
+        if self.file is not None:
+            types = {dtype for dtype, _ in self.parts}
+            if len(types) == 1:
+                whole = _mapped(self.file, types.pop(), sum(n for _, n in self.parts))
+                spilled = [pd.Series(whole, name=self.name, copy=False)]
+            else:  # int64 chunks, then one with a gap (float64): as pandas' concat would
+                joined = self._cast(np.result_type(*types))
+                spilled = [pd.Series(joined, name=self.name, copy=False)]
+        parts = spilled + self.memory
+        self.memory = []
+        if len(parts) == 1:
+            return parts[0].reset_index(drop=True)
+        return pd.concat(parts, ignore_index=True)
+
+    def _cast(self, dtype) -> np.ndarray:
+        """The spilled chunks, each of its own type, rewritten as one of ``dtype``."""
+        import numpy as np
+
+        assert self.file is not None and self.spill is not None
+        out = self.spill.new_file()
+        offset = 0
+        with open(out, "wb") as f:
+            for part_type, n in self.parts:
+                part = np.memmap(self.file, dtype=part_type, mode="r", offset=offset, shape=(n,))
+                _write(f, part.astype(dtype))
+                offset += n * part_type.itemsize
+                del part
+        self.file.unlink()
+        return _mapped(out, dtype, sum(n for _, n in self.parts))
+
+
+# Bytes per value of a CSV's columns that prepare may need on disk at once: the read's spilled
+# files as the split takes them (8), the split's (8) and the prepared files (8), of which the
+# read's are freed as the split goes; after prepare, DVC's cache holds a copy of its output (8).
+DISK_BYTES_PER_VALUE = 16
+DISK_SAMPLE = 1 << 20  # bytes of the CSV's start that estimate its rows
+
+
+def disk_needed(p: DataParams, root: Path = Path(".")) -> tuple[int, str] | None:
+    """(bytes, what for) that prepare will write for this source beside its output and in
+    DVC's cache, estimated before reading; None for a source too small to matter or a CSV that
+    is not there (reading it says why)."""
+    if p.source == "synthetic":
+        s = p.synthetic
+        values = s.n_rows * (s.n_features + 1)
+        what = f"{s.n_rows:,} x {s.n_features + 1} synthetic values"
+    elif p.source == "csv":
+        path = root / str(p.path)
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                head = f.read(DISK_SAMPLE)
+        except OSError:
+            return None
+        lines = head.split(b"\n")
+        columns = lines[0].count(b",") + 1
+        rows_in_head = max(1, head.count(b"\n") - 1)
+        rows = rows_in_head * size / len(head) if size > len(head) else rows_in_head
+        values = int(rows * columns)
+        what = f"{p.path} (about {int(rows):,} rows x {columns} columns)"
+    else:
+        return None
+    return values * DISK_BYTES_PER_VALUE, what
+
+
+def check_disk_space(p: DataParams, out: Path, root: Path = Path(".")) -> None:
+    """WorkspaceError, before any work, when the disk that will hold ``out`` has less free
+    space than prepare needs for this source (``disk_needed``)."""
+    import shutil
+
+    need = disk_needed(p, root)
+    if need is None:
+        return
+    needed, what = need
+    folder = next(d for d in (out, *out.parents) if d.exists())
+    free = shutil.disk_usage(folder).free
+    if free < needed * 1.1:
+        raise WorkspaceError(
+            f"disk: {_size(free)} free on the disk of {out}, and preparing {what} needs about "
+            f"{_size(needed)} there (its scratch files, the prepared splits and DVC's cached "
+            f"copy); free space or move the repository"
+        )
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
 def _kind(col: pd.Series) -> str:
@@ -281,7 +467,9 @@ def _read_csv_whole(path: Path, na_values: list[str]) -> pd.DataFrame:
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def _load_csv(p: DataParams, root: Path) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+def _load_csv(
+    p: DataParams, root: Path, spill: Spill | None = None
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     from concurrent.futures import ThreadPoolExecutor
 
     from modelops.files import md5_file
@@ -290,7 +478,7 @@ def _load_csv(p: DataParams, root: Path) -> tuple[pd.DataFrame, str, dict[str, A
     with ThreadPoolExecutor(1) as pool:
         # hashlib releases the GIL, so the hash overlaps the parse instead of following it.
         digest = pool.submit(md5_file, path)
-        frame = read_csv(path, p.na_values)
+        frame = read_csv(path, p.na_values, spill)
         md5 = digest.result()
     assert p.target is not None  # guaranteed by params validation
     source = {"kind": "csv", "path": str(p.path), "md5": md5}
@@ -323,9 +511,12 @@ def _match_label(wanted: Any, classes: list[Any]) -> Any:
 
 
 def check_target(
-    frame: pd.DataFrame, target: str, p: DataParams, where: str
+    frame: pd.DataFrame, target: str, p: DataParams, where: str, spill: Spill | None = None
 ) -> tuple[pd.DataFrame, str, list[Any] | None, Any, int]:
-    """Check the target; return (labelled rows, task, classes, positive class, n unlabelled)."""
+    """Check the target; return (labelled rows, task, classes, positive class, n unlabelled).
+    With ``spill``, the labelled rows' columns of numbers are spilled files."""
+    import numpy as np
+
     if target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:12]))
         more = ", ..." if frame.shape[1] > 12 else ""
@@ -337,7 +528,7 @@ def check_target(
     if n_missing == len(frame):
         raise DataError(f"data.target: column {target!r} has no values in {where}")
     if n_missing:
-        frame = frame.loc[~missing].reset_index(drop=True)
+        frame = take_rows(frame, np.flatnonzero(~missing.to_numpy()), spill, consume=True)
     y = frame[target]
     task = p.task or (BUNDLED[p.source][2] if p.source in BUNDLED else infer_task(y))
     if task == "regression":
@@ -397,11 +588,17 @@ def _positive_class(p: DataParams, classes: list[Any], target: str) -> Any:
 
 
 def split(
-    frame: pd.DataFrame, target: str, task: str, p: SplitParams, consume: bool = False
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    p: SplitParams,
+    consume: bool = False,
+    spill: Spill | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded train/test split, stratified for classification; DataError if too small.
     ``consume`` deletes each of ``frame``'s columns once it is split, so the data is not
-    in memory twice; use it for frames with a block per column (read_csv's)."""
+    in memory twice; use it for frames with a block per column (read_csv's). With ``spill``,
+    the splits' columns of numbers are spilled files."""
     import numpy as np
     import pandas as pd
 
@@ -431,18 +628,31 @@ def split(
         test_rows[rng.permutation(n)[:n_test]] = True
     # Rows keep their file order within each split (training shuffles where it needs to).
     train_idx, test_idx = np.flatnonzero(~test_rows), np.flatnonzero(test_rows)
-    if not consume:
+    if not consume and spill is None:
         return (
             frame.take(train_idx).reset_index(drop=True),
             frame.take(test_idx).reset_index(drop=True),
         )
-    train, test = {}, {}
+    train = take_rows(frame, train_idx, spill)
+    return train, take_rows(frame, test_idx, spill, consume=consume)
+
+
+def take_rows(
+    frame: pd.DataFrame, rows: np.ndarray, spill: Spill | None, consume: bool = False
+) -> pd.DataFrame:
+    """``frame``'s ``rows``, a column at a time (one column's copy in memory at once), each
+    column of numbers a spilled file with ``spill``; ``consume`` deletes ``frame``'s columns
+    as it goes."""
+    import pandas as pd
+
+    out = {}
     for name in list(frame.columns):
-        col = frame[name]
-        train[name] = col.take(train_idx).reset_index(drop=True)
-        test[name] = col.take(test_idx).reset_index(drop=True)
-        del col, frame[name]
-    return pd.DataFrame(train, copy=False), pd.DataFrame(test, copy=False)
+        col = frame[name].take(rows).reset_index(drop=True)
+        out[name] = col if spill is None else spill.series(col)
+        del col
+        if consume:
+            del frame[name]
+    return pd.DataFrame(out, copy=False)
 
 
 def _stratified_test_rows(
@@ -571,15 +781,17 @@ def infinite_values(frame: pd.DataFrame) -> None:
 
 
 def prepare(
-    p: DataParams, s: SplitParams, root: Path = Path(".")
+    p: DataParams, s: SplitParams, root: Path = Path("."), spill: Spill | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, Schema]:
-    """Load, check, split and type the data: everything prepare does but writing."""
-    frame, target, source = load_source(p, root)
+    """Load, check, split and type the data: everything prepare does but writing. With
+    ``spill``, a CSV's columns of numbers are held in its files rather than in memory."""
+    frame, target, source = load_source(p, root, spill)
     stray = stray_text(frame, target, p.stray_text)
     infinite_values(frame)
     where = source.get("path") or f"the {source['kind']} dataset"
-    frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where)
-    train, test = split(frame, target, task, s, consume=source["kind"] == "csv")
+    frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where, spill)
+    csv = source["kind"] == "csv"
+    train, test = split(frame, target, task, s, consume=csv, spill=spill if csv else None)
     del frame
     numeric, categorical, dropped = column_roles(train, target, p.max_categories, test)
     keep = [*numeric, *categorical, target]

@@ -9,11 +9,28 @@ handle categories that training never saw.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+
+# A design matrix larger than this is built in a mapped scratch file when the caller (the train
+# and evaluate stages) gives a folder for one; smaller ones stay in memory.
+IN_MEMORY_BYTES = 256 << 20
+
+
+def _onehot(values: Any, cats: list[str], out: np.ndarray) -> None:
+    """Set ``out`` (rows x categories, zeros) to the one-hot code of ``values``; missing and
+    unseen values get no column."""
+    import numpy as np
+    import pandas as pd  # only for text columns
+
+    codes = pd.Index(cats).get_indexer(values)
+    rows = np.flatnonzero(codes >= 0)
+    out[rows, codes[rows]] = 1.0
 
 
 @dataclass
@@ -52,20 +69,51 @@ class Preprocessor:
         ]
         return self
 
-    def _numeric_block(self, frame: pd.DataFrame, dtype: str = "float64") -> np.ndarray:
-        """A new matrix of the numeric columns (NaN = missing), safe to modify."""
+    def transform(
+        self, frame: pd.DataFrame, dtype: str = "float64", scratch: Path | None = None
+    ) -> np.ndarray:
+        """Return the design matrix (numeric block, then one-hot blocks); statistics stay
+        float64 and ``dtype`` is only the matrix's (float32 for float32 training). With
+        ``scratch`` (a directory), a matrix of more than ``IN_MEMORY_BYTES`` is a mapped
+        scratch file there rather than the process's memory; its values are the same."""
         import numpy as np
 
-        X = np.empty((len(frame), len(self.numeric)), dtype=dtype)
+        width = len(self.numeric) + sum(map(len, self.categories_))
+        shape = (len(frame), width)
+        if scratch is not None and shape[0] * width * np.dtype(dtype).itemsize > IN_MEMORY_BYTES:
+            from modelops.files import scratch_array
+
+            X = scratch_array(shape, dtype, scratch)
+        else:
+            X = np.zeros(shape, dtype=dtype)
+        d = len(self.numeric)
         for j, name in enumerate(self.numeric):
             X[:, j] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        self._scale(X[:, :d] if width > d else X)
+        for (values, cats), block in zip(
+            (
+                (frame[c].astype("string").to_numpy(object), cats)
+                for c, cats in zip(self.categorical, self.categories_, strict=True)
+            ),
+            self._blocks(X, d),
+            strict=True,
+        ):
+            _onehot(values, cats, block)
         return X
 
-    def transform(self, frame: pd.DataFrame, dtype: str = "float64") -> np.ndarray:
-        """Return the design matrix (numeric block, then one-hot blocks); statistics stay
-        float64 and ``dtype`` is only the matrix's (float32 for float32 training)."""
-        cats = [frame[c].astype("string").to_numpy(object) for c in self.categorical]
-        return self.transform_arrays(self._numeric_block(frame, dtype), cats, copy=False)
+    def _blocks(self, X: np.ndarray, start: int):
+        """Each text column's one-hot block of ``X``: a view, in the order of ``categorical``."""
+        for cats in self.categories_:
+            yield X[:, start : start + len(cats)]
+            start += len(cats)
+
+    def _scale(self, X: np.ndarray) -> None:
+        """Impute and standardise the numeric block in place (it may be a view)."""
+        import numpy as np
+
+        np.copyto(X, self.fill_, where=np.isnan(X))
+        X -= self.mean_
+        X /= self.scale_
 
     def transform_arrays(
         self, numeric: np.ndarray, categorical: list, copy: bool = True
@@ -75,18 +123,11 @@ class Preprocessor:
         import numpy as np
 
         X = np.array(numeric, dtype=np.float64) if copy else numeric
-        np.copyto(X, self.fill_, where=np.isnan(X))
-        X -= self.mean_
-        X /= self.scale_
+        self._scale(X)
         blocks = [X]
         for values, cats in zip(categorical, self.categories_, strict=True):
-            import pandas as pd  # only for text columns
-
-            # -1 for missing and unseen values: they get no column.
-            codes = pd.Index(cats).get_indexer(values)
             onehot = np.zeros((len(X), len(cats)), dtype=X.dtype)
-            rows = np.flatnonzero(codes >= 0)
-            onehot[rows, codes[rows]] = 1.0
+            _onehot(values, cats, onehot)
             blocks.append(onehot)
         return np.hstack(blocks) if len(blocks) > 1 else X
 

@@ -32,6 +32,33 @@ def md5_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def scratch_array(shape: tuple[int, ...], dtype: Any, folder: Path) -> Any:
+    """A zeroed numpy array whose pages are a file's in ``folder``, not the process's own
+    memory: the kernel writes them out and drops them under pressure, so an array larger than
+    the memory left can be filled. The file is unlinked at once (nothing is left behind, even
+    by a killed process), and its blocks are allocated first, so a full disk is an OSError
+    (ENOSPC) here rather than a SIGBUS when a page is first written."""
+    import mmap
+
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    nbytes = max(1, count * dtype.itemsize)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".scratch-", dir=folder)
+    try:
+        os.unlink(name)
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, name) from None
+        buffer = mmap.mmap(fd, nbytes)
+    finally:
+        os.close(fd)
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
+
+
 def umask() -> int:
     """The process's umask. Linux shows it in /proc; elsewhere reading it means setting it
     and back, which a thread creating a file at that instant would see."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -89,7 +90,8 @@ def test_bad_csv_writes_nothing(workdir, capsys):
     assert "data.target: column 'label' is not in d.csv; its columns are: a, b" in one_line_error(
         capsys
     )
-    assert not (workdir / "prep").exists()
+    # Neither the output nor the scratch files beside it (.prep.*.spill) are left.
+    assert sorted(p.name for p in workdir.iterdir()) == ["d.csv", "params.yaml"]
 
 
 def test_evaluate_refuses_a_bundle_that_does_not_match_dvc_lock(workdir, capsys):
@@ -262,3 +264,169 @@ def test_a_missing_or_foreign_split_stops_train_and_evaluate_with_one_line(workd
     assert evaluate.main([*EVALUATE, "--lock", "none.lock"]) == 4
     assert "prep/test.arrow is not a split prepare wrote" in one_line_error(capsys)
     assert (workdir / "m/model.npz").read_bytes() == before  # nothing was written
+
+
+# -- issue 18, target 5: data larger than memory, and the disk it needs -------------------
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """A real filesystem of a few MB (tmpfs) as the working directory: mounting needs root
+    (CI's case), so elsewhere the tests that use it are skipped."""
+    import subprocess
+
+    def mount(mb: int) -> Path:
+        mnt = tmp_path / f"disk{mb}"
+        mnt.mkdir()
+        cmd = ["mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", str(mnt)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
+        mounted.append(mnt)
+        shutil.copy(ROOT / "params.yaml", mnt / "params.yaml")
+        monkeypatch.chdir(mnt)
+        return mnt
+
+    mounted: list[Path] = []
+    yield mount
+    monkeypatch.undo()  # out of the mount before it goes
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def short_numbers_csv(workdir: Path, rows: int, head: str = "") -> None:
+    """A CSV of one-digit numbers (2 bytes a value, the fewest a CSV can spend) after ``head``."""
+    (workdir / "d.csv").write_text("a,b,note,y\n" + head + "1,2,,0\n3,4,,1\n" * (rows // 2))
+    edit(workdir / "params.yaml", "source: breast_cancer", "source: csv")
+    edit(workdir / "params.yaml", "path: null", "path: d.csv")
+    edit(workdir / "params.yaml", "target: null", "target: y")
+
+
+def test_prepare_checks_free_disk_space_before_reading(small_disk, capsys):
+    """A 2.5 MB CSV of short numbers needs ~19 MB (16 bytes a value: scratch, the prepared
+    splits, DVC's copy): on a 16 MB disk prepare stops before reading, one line, exit 7,
+    nothing written; on a 48 MB disk it runs, and writes no more than it said it would."""
+    workdir = small_disk(16)
+    short_numbers_csv(workdir, 300_000)
+    assert prepare.main(["--out", "prep"]) == 7
+    err = one_line_error(capsys)
+    assert re.fullmatch(
+        r"error: disk: 1[0-9] MB free on the disk of prep, and preparing d\.csv \(about "
+        r"(299,9\d\d|300,0\d\d) rows x 4 columns\) needs about 18 MB there \(its scratch "
+        r"files, the prepared splits and DVC's cached copy\); free space or move the repository",
+        err,
+    ), err
+    assert sorted(p.name for p in workdir.iterdir()) == ["d.csv", "params.yaml"]
+
+    workdir = small_disk(48)
+    short_numbers_csv(workdir, 300_000)
+    assert prepare.main(["--out", "prep"]) == 0
+    written = sum(f.stat().st_size for f in (workdir / "prep").iterdir())
+    assert 300_000 * 3 * 8 <= written <= 300_000 * 4 * data_bytes_per_value() / 2
+    assert sorted(p.name for p in workdir.iterdir()) == ["d.csv", "params.yaml", "prep"]
+
+
+def data_bytes_per_value() -> int:
+    from modelops.data import DISK_BYTES_PER_VALUE
+
+    return DISK_BYTES_PER_VALUE
+
+
+def test_a_disk_that_fills_while_preparing_is_one_line_and_leaves_nothing(small_disk, capsys):
+    """The estimate reads the CSV's first MB; a file whose first rows are long (a note on
+    each) looks smaller than it is, passes the check, and then fills the disk: one line, exit
+    7 (not a traceback), and neither output nor scratch files left."""
+    workdir = small_disk(12)
+    long_rows = "".join(f"5,6,{'x' * 200}{i},1\n" for i in range(5_000))
+    short_numbers_csv(workdir, 600_000, head=long_rows)
+    assert prepare.main(["--out", "prep"]) == 7
+    err = one_line_error(capsys)
+    assert err == (
+        "error: disk: the disk of prep filled up while preparing the data (its scratch files "
+        "and the prepared splits are removed); free space and run the stage again"
+    )
+    assert sorted(p.name for p in workdir.iterdir()) == ["d.csv", "params.yaml"]
+
+
+def test_a_full_disk_in_any_stage_is_one_line_not_a_bug(capsys):
+    """The error funnel of every stage: ENOSPC from a write is the machine's state (exit 7, one
+    line naming the file), while any other OSError stays a bug (exit 70, its traceback)."""
+    import errno
+    import os
+
+    from modelops.stages import parser, run
+
+    def full(args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "m/.model.npz.tmp")
+
+    def broken(args):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), "m/.model.npz.tmp")
+
+    assert run(full, parser("train", ""), []) == 7
+    assert one_line_error(capsys) == (
+        "error: disk: no space left on the device writing m/.model.npz.tmp; free space and "
+        "run the stage again"
+    )
+    assert run(broken, parser("train", ""), []) == 70
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("source", "model"),
+    [
+        ("breast_cancer", "auto"),  # logistic regression, float32 gradient descent
+        ("csv", "auto"),  # linear regression in closed form, a text column one-hot encoded
+        ("csv", "hist_gradient_boosting"),  # a scikit-learn estimator on the mapped matrix
+    ],
+)
+def test_a_design_matrix_in_a_scratch_file_gives_the_same_bytes(
+    workdir, capsys, monkeypatch, source, model
+):
+    """train and evaluate build a large matrix in a mapped scratch file beside their outputs
+    instead of memory: forced here for any size, the bundle, loss and metrics are the same
+    bytes as from memory, and no scratch file is left."""
+    import numpy as np
+
+    from modelops import features, files
+    from modelops.files import scratch_array
+
+    if source == "csv":
+        frame = numbers(300, seed=4)
+        frame["shop"] = np.random.default_rng(4).choice(["north", "south", "east"], 300)
+        frame.loc[[5, 50], "shop"] = None
+        csv_workdir(workdir, "y", frame)
+    if model != "auto":
+        set_model(workdir, model)
+    outputs = ["m/model.npz", "loss.json", "metrics.json", "card.json", "plots"]
+    run_all(workdir)
+    in_memory = tree_of(workdir, *outputs)
+    monkeypatch.setattr(features, "IN_MEMORY_BYTES", 0)
+    made: list[Path] = []  # the real function, watched
+
+    def watched(shape, dtype, folder):
+        made.append(folder)
+        return scratch_array(shape, dtype, folder)
+
+    monkeypatch.setattr(files, "scratch_array", watched)
+    for name in outputs:
+        path = workdir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    run_all(workdir)
+    assert tree_of(workdir, *outputs) == in_memory
+    assert not [p for p in (workdir / "m").iterdir() if p.name != "model.npz"]
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".scratch-")]
+    assert [folder.as_posix() for folder in made] == ["m", "."]  # train's, then evaluate's
+
+
+def test_a_scratch_array_on_a_full_disk_is_enospc_not_a_crash(small_disk):
+    """Its blocks are allocated first: a disk too small is an OSError (ENOSPC) at once, where
+    a sparse file would kill the process (SIGBUS) when a page is first written."""
+    import errno
+
+    from modelops.files import scratch_array
+
+    disk = small_disk(4)
+    small = scratch_array((1000, 20), "float32", disk)
+    small[:] = 1.0
+    assert small.sum() == 20_000 and not [p for p in disk.iterdir() if p.name != "params.yaml"]
+    with pytest.raises(OSError) as exc:
+        scratch_array((10**6, 20), "float32", disk)  # 80 MB
+    assert exc.value.errno == errno.ENOSPC

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -82,7 +83,19 @@ def run(
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Exception:  # a bug: shown whole, with the table's code for it (never 1, a verdict)
+    except Exception as exc:  # a bug: shown whole, with the table's code (never 1, a verdict)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not args.traceback:
+            # A full disk is the machine's state, not a bug; what was being written is gone
+            # (each output is written to a temp file first).
+            from modelops.errors import WorkspaceError
+
+            where = f" writing {exc.filename}" if exc.filename else ""
+            print(
+                f"error: disk: no space left on the device{where}; free space and run the "
+                f"stage again",
+                file=sys.stderr,
+            )
+            return WorkspaceError.exit_code
         import traceback
 
         from modelops.errors import BUG_EXIT

@@ -44,7 +44,7 @@ def _body(args: argparse.Namespace) -> None:
     model, data = bundle.load_locked(args.model, args.lock)
     s = model.schema
     frame = read_prepared(args.data / TEST_FILE)
-    X = model.design_matrix(frame)
+    X = model.design_matrix(frame, scratch=args.metrics.parent)  # a large one: mapped
     extra: dict = {}
     overflow = np.errstate(over="ignore", invalid="ignore")  # _finite reports it instead
     if s.task == "classification":

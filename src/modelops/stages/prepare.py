@@ -10,17 +10,38 @@ from modelops.stages import entry, parser, run, writing
 
 
 def _body(args: argparse.Namespace) -> None:
+    import errno
+    import tempfile
+
     from modelops import data, params
+    from modelops.errors import WorkspaceError
     from modelops.files import atomic_dir, write_json
 
     p = params.load(args.params)
-    train, test, schema = data.prepare(p.data, p.split)
-    with writing("prepare"):
-        with atomic_dir(args.out) as tmp:
-            for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
-                data.write_prepared(frame, tmp / name)
-            write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
-        _report(schema)
+    data.check_disk_space(p.data, args.out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    # A CSV's columns of numbers wait in scratch files beside the output (its disk, mapped
+    # back), not in this process's memory: a CSV larger than memory can be prepared.
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix=f".{args.out.name}.", suffix=".spill", dir=args.out.parent
+        ) as scratch:
+            train, test, schema = data.prepare(p.data, p.split, spill=data.Spill(Path(scratch)))
+            with writing("prepare"):
+                with atomic_dir(args.out) as tmp:
+                    for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
+                        data.write_prepared(frame, tmp / name)
+                    write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
+                _report(schema)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # The estimate checked above reads the CSV's start; a file whose later rows are
+        # shorter holds more values than it showed.
+        raise WorkspaceError(
+            f"disk: the disk of {args.out} filled up while preparing the data (its scratch "
+            f"files and the prepared splits are removed); free space and run the stage again"
+        ) from None
 
 
 def _report(schema) -> None:

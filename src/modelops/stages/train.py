@@ -53,7 +53,9 @@ def _body(args: argparse.Namespace) -> None:
     pre = Preprocessor(
         schema.numeric, schema.categorical, p.features.impute_numeric, p.features.scale
     ).fit(frame)
-    X = pre.transform(frame, dtype=models.input_dtype(train))
+    # A matrix too large to hold well is a mapped scratch file beside the bundle (unlinked
+    # already: nothing is left behind).
+    X = pre.transform(frame, dtype=models.input_dtype(train), scratch=args.model.parent)
     if schema.task == "classification":
         y = schema.encode_labels(frame[schema.target])
     else:
