@@ -78,7 +78,7 @@ bench: $(STAMP) ## Run the benchmarks (under 15 min on 2 cores) and update bench
 	cd benchmarks && ../$(BIN)/python run_all.py
 
 .PHONY: bench-large
-bench-large: $(STAMP) ## Run the long benchmarks (scaling, experiment grid, web pages, prediction log, tuning)
+bench-large: $(STAMP) ## Run the long benchmarks (scaling, experiment grid, web pages, prediction log, tuning, 10^7 rows)
 	cd benchmarks && ../$(BIN)/python run_all.py --large
 
 .PHONY: screenshots

@@ -104,10 +104,11 @@ def stage_costs(repo: Path) -> dict[str, tuple[float, float]]:
     return out
 
 
-def csv_project(dest: Path, rows: int) -> Path:
-    """This repository cloned, with the seeded synthetic data as a committed (dvc add) CSV."""
+def csv_project(dest: Path, rows: int, writer=None) -> Path:
+    """This repository cloned, with the seeded synthetic data as a committed (dvc add) CSV
+    (written by ``writer(path)`` when given)."""
     repo = project(dest)
-    write_csv(repo / "data/raw/bench.csv", rows)
+    (writer or (lambda path: write_csv(path, rows)))(repo / "data/raw/bench.csv")
     set_data(repo, {"source": "csv", "path": "data/raw/bench.csv", "target": "target"})
     sh(repo, str(BIN / "dvc"), "add", "-q", "data/raw/bench.csv")
     sh(repo, "git", "add", "-A")
