@@ -84,22 +84,41 @@ def time_commands(
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what platform knows."""
+    name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    return name
 
 
-def record(section: str, body: str) -> None:
-    """Replace (or add) ``## section`` in RESULTS.md."""
+def machine() -> str:
+    return (
+        f"{cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "✔" if ok else "✘ not met"
+
+
+ROW = "<!-- readme-row: "
+
+
+def record(section: str, body: str, rows: list[tuple[str, str, str]] = ()) -> None:
+    """Replace (or add) ``## section`` in RESULTS.md. ``rows`` are the section's lines of
+    README's performance table, (measure, result, target), kept in the section as comments
+    that benchmarks/readme_table.py turns into the table; each names the CPU it ran on."""
+    import json
+
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    block = f"## {section}\n\n{body.strip()}\n\n"
+    fields = [dict(measure=m, result=r, target=t, cpu=cpu()) for m, r, t in rows]
+    marks = "".join(f"{ROW}{json.dumps(f, ensure_ascii=False)} -->\n" for f in fields)
+    block = f"## {section}\n\n{body.strip()}\n\n{marks}{chr(10) if marks else ''}"
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + block
     RESULTS.write_text(text)

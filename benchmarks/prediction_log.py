@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import BIN, machine, record, reproduced_copy, set_params
+from common import BIN, machine, record, reproduced_copy, set_params, verdict
 from serving import _throughput, free_port, latencies, pct, start
 
 ROUNDS = 3
@@ -141,6 +141,22 @@ included, as the command's is): {process:.2f} s; ratio **{ours / process:.2f}×*
 {alone:.2f} s ({ours / alone:.2f}×). README's Performance section has a profile of the
 command.
 """,
+        rows=[
+            (
+                "prediction log on vs off, throughput at concurrency 8 "
+                f"({RECORDS} records a request; one worker)",
+                f"{slower * 100:+.1f} % ({m['rps on']:.0f} vs {m['rps off']:.0f} req/s); p50 "
+                f"{m['p50 on']:.2f} vs {m['p50 off']:.2f} ms, p99 {m['p99 on']:.2f} vs "
+                f"{m['p99 off']:.2f} ms",
+                f"≤ 10 % {verdict(slower <= 0.10)}",
+            ),
+            (
+                f"`monitor --from-logs` over {LOGGED:,} logged records vs a process reading the "
+                "same files with pyarrow",
+                f"{ours / process:.2f}× ({ours:.2f} s vs {process:.2f} s)",
+                f"≤ 1.5× {verdict(ours / process <= 1.5)}",
+            ),
+        ],
     )
 
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record, sh
+from common import BIN, HERE, machine, record, sh, verdict
 
 sys.path.insert(0, str(HERE.parent))
 from tests.seaweedfs import SeaweedFS
@@ -101,6 +101,14 @@ transfer alone (boto3 inside the benchmark's process): push {push_ip:.2f}, pull 
 Importing the S3 stack DVC uses (`import s3fs, aiobotocore.session`) takes {s3_import:.2f} s
 on its own; the transfer is a fraction of a second on loopback, so start-up weighs heavily.
 """,
+        rows=[
+            (
+                f"DVC push / pull of {SIZE / 2**20:.0f} MB to SeaweedFS vs boto3 in a process "
+                "(`aws s3 cp` equivalent)",
+                f"{push:.2f}× / {pull:.2f}×",
+                f"≤ 1.5 {verdict(max(push, pull) <= 1.5)}",
+            )
+        ],
     )
 
 

@@ -146,6 +146,22 @@ The fixed start-up is the tiny row: publish {start["publish"]:.2f} s and get
 {start["get"]:.2f} s against {start["up"]:.2f} s / {start["down"]:.2f} s for boto3's process.
 Each run (s): {runs}.
 """,
+        rows=[
+            (
+                "`modelops publish --model-only` / `modelops get` (content verified both ways) vs "
+                "the same boto3 process moving the file (`make bench-large`)",
+                "; ".join(
+                    f"{label} ({r['size'] / 2**20:,.0f} MB): "
+                    f"{r['med']['publish'] / r['med']['up']:.2f}× / "
+                    f"{r['med']['get'] / r['med']['down']:.2f}× "
+                    f"({r['med']['publish']:.2f} / {r['med']['get']:.2f} s vs "
+                    f"{r['med']['up']:.2f} / {r['med']['down']:.2f} s)"
+                    for label, r in results.items()
+                ),
+                f"≤ 1.5 at 1 GB: {verdicts[0] if verdicts else 'not measured'} at 640 MB "
+                "(1 GB not reachable: README)",
+            )
+        ],
     )
 
 

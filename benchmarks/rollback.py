@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BIN, HERE, machine, record, sh
+from common import BIN, HERE, machine, record, sh, verdict
 from pipeline import set_data
 from ruamel.yaml import YAML
 
@@ -71,6 +71,15 @@ also checks the workspace for unsaved work and the DVC cache for every output fi
 
 Ratio: **{ratio:.2f}** (target ≤ 1.2: {"met" if ratio <= 1.2 else "NOT met"}).
 """,
+        rows=[
+            (
+                f"`modelops checkout` vs `git checkout && dvc checkout`, {size / 2**20:.0f} MB "
+                "bundle",
+                f"{ratio:.2f}× ({med['modelops checkout']:.2f} s vs "
+                f"{med['git + dvc checkout']:.2f} s)",
+                f"≤ 1.2 {verdict(ratio <= 1.2)}",
+            )
+        ],
     )
 
 

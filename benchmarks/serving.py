@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from common import BIN, HERE, machine, record, reproduced_copy
+from common import BIN, HERE, machine, record, reproduced_copy, verdict
 
 SEQUENTIAL = 400  # requests per latency measurement
 CONCURRENT = 800  # requests per throughput measurement
@@ -255,6 +255,7 @@ def main() -> None:
         name: {k: p50[(name, k)] / p50[("modelops", k)] for k in (1, 100)}
         for name in ("baseline", "mlflow")
     }
+    tput = {key: statistics.mean(v) for key, v in thr.items()}
     floor_1 = p50[("modelops", 1)] / p50[("floor", 1)]
     floor_100 = p50[("modelops", 100)] / p50[("floor", 100)]
     record(
@@ -286,6 +287,43 @@ modelops against the floor: **{floor_1:.2f}×** at one record (target ≤ 1.5:
 Batch predict (`modelops predict`, 30 numeric columns): 10^5 rows at {small[0]:,.0f} rows/s,
 peak RSS {small[1]:.0f} MB; 10^6 rows at {large[0]:,.0f} rows/s, peak RSS {large[1]:.0f} MB.
 """,
+        rows=[
+            (
+                "serving latency p50, 1 / 100 records, vs FastAPI + scikit-learn without "
+                "validation",
+                f"{1 / ratios['baseline'][1]:.2f}× / {1 / ratios['baseline'][100]:.2f}× "
+                f"({p50[('modelops', 1)]:.2f} / {p50[('modelops', 100)]:.2f} ms vs "
+                f"{p50[('baseline', 1)]:.2f} / {p50[('baseline', 100)]:.2f} ms)",
+                f"≤ 1.0 {verdict(max(1 / r for r in ratios['baseline'].values()) <= 1)}",
+            ),
+            (
+                f"the same vs `mlflow models serve` ({MLFLOW}, the same pipeline saved by "
+                "`mlflow.sklearn` in skops format)",
+                f"{1 / ratios['mlflow'][1]:.2f}× / {1 / ratios['mlflow'][100]:.2f}× (MLflow: "
+                f"{p50[('mlflow', 1)]:.2f} / {p50[('mlflow', 100)]:.2f} ms)",
+                "reported",
+            ),
+            (
+                "the same vs the floor (a raw ASGI app on the same uvicorn reading the body and "
+                "returning a fixed JSON)",
+                f"{floor_1:.2f}× / {floor_100:.2f}× (floor: {p50[('floor', 1)]:.2f} / "
+                f"{p50[('floor', 100)]:.2f} ms)",
+                f"≤ 1.5 {verdict(floor_1 <= 1.5)} / ≤ 3 {verdict(floor_100 <= 3)}",
+            ),
+            (
+                "serving throughput, 100 records, concurrency 1 / 8, vs FastAPI + scikit-learn "
+                "(time ratio)",
+                " / ".join(f"{tput['baseline', c] / tput['modelops', c]:.2f}×" for c in (1, 8))
+                + f" ({tput['modelops', 1]:.0f} / {tput['modelops', 8]:.0f} req/s vs "
+                f"{tput['baseline', 1]:.0f} / {tput['baseline', 8]:.0f})",
+                f"≤ 1.0 {verdict(all(tput['baseline', c] <= tput['modelops', c] for c in (1, 8)))}",
+            ),
+            (
+                "`modelops predict` peak memory, 10^5 / 10^6 rows",
+                f"{small[1]:.0f} / {large[1]:.0f} MB ({large[0]:,.0f} rows/s at 10^6)",
+                f"flat (after start-up) {verdict(large[1] <= 1.5 * small[1])}",
+            ),
+        ],
     )
 
 

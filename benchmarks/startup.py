@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from common import BIN, machine, record, time_commands
+from common import BIN, machine, record, time_commands, verdict
 
 REPEATS = 15
 
@@ -27,6 +27,13 @@ Median of {REPEATS} alternating runs each, {dt.date.today()}, {machine()}.
 
 Ratio modelops / dvc: **{ratio:.2f}** (target ≤ 1.0: {"met" if ratio <= 1.0 else "NOT met"}).
 """,
+        rows=[
+            (
+                "`modelops --version` vs `dvc --version`",
+                f"{ratio:.2f}× ({t['modelops'] * 1000:.0f} vs {t['dvc'] * 1000:.0f} ms)",
+                f"≤ 1.0 {verdict(ratio <= 1.0)}",
+            )
+        ],
     )
 
 

@@ -199,3 +199,20 @@ def test_make_remote_targets_take_values_as_values_and_keep_secrets_off_command_
     ), bad.stderr
     assert "endpointurl" in bad.stderr.splitlines()[0]
     assert {f: (repo / ".dvc" / f).read_bytes() for f in before} == before
+
+
+def test_readmes_performance_table_is_the_one_results_md_gives():
+    """README's table is generated from benchmarks/RESULTS.md (benchmarks/readme_table.py, run
+    by `make bench`): a number edited by hand in either place, or a benchmark run whose table
+    was not regenerated, fails here. Every row names its CPU and a target with a verdict."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import readme_table
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / "benchmarks/RESULTS.md").read_text()
+    assert readme_table.updated(readme, results) == readme
+    rows = readme_table.rows(results)
+    assert len(rows) >= 20
+    assert all(r["cpu"] and r["measure"] and r["result"] and r["target"] for r in rows)
