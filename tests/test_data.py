@@ -416,8 +416,8 @@ def test_a_missing_or_foreign_prepared_file_is_one_line(tmp_path):
 def chunky_csv(tmp_path) -> Path:
     """40 rows that 5-row chunks read differently and pandas' concat joins: a column of
     integers with a gap in its fifth chunk only (int64, then float64), a column missing from
-    its whole first chunk, booleans, text with gaps, a float target with gaps (regression) and
-    a text target with one unlabelled row (classification)."""
+    its whole first chunk, booleans, booleans with a chunk of gaps, text with gaps, a float
+    target with gaps (regression) and a text target with one unlabelled row (classification)."""
     rows = []
     for i in range(40):
         count = "" if i == 23 else str(i % 7)
@@ -426,9 +426,10 @@ def chunky_csv(tmp_path) -> Path:
         color = "" if i % 11 == 4 else ("red", "blue", "green")[i % 3]
         amount = "" if i in (6, 31) else f"{(i * 37 % 101) / 7:.6f}"
         label = "" if i == 11 else "ab"[i * 7 % 3 == 0]
-        rows.append(f"{count},{late},{flag},{color},{amount},{label}")
+        seen = "" if 10 <= i < 15 else ("True", "False")[i % 2]  # its third chunk: all gaps
+        rows.append(f"{count},{late},{flag},{color},{amount},{label},{seen}")
     path = tmp_path / "chunky.csv"
-    path.write_text("count,late,flag,color,amount,label\n" + "\n".join(rows) + "\n")
+    path.write_text("count,late,flag,color,amount,label,seen\n" + "\n".join(rows) + "\n")
     return path
 
 
@@ -445,6 +446,8 @@ def test_a_spilled_csv_reads_as_the_one_in_memory(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(spilled, in_memory)
     assert spilled["count"].dtype == "float64" and spilled["late"].dtype == "float64"
     assert spilled["flag"].dtype == "bool"
+    # Booleans and a chunk of nothing but gaps: pandas joins them as objects, not numbers.
+    assert spilled["seen"].dtype == object and spilled["seen"][0] is True
     # Mapped from a file, not a copy in this process's memory.
     assert not spilled["amount"].to_numpy().flags.writeable
     assert list(scratch.iterdir()) == []

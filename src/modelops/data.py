@@ -7,7 +7,6 @@ names the column or key and what to do.
 
 from __future__ import annotations
 
-import errno
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -247,9 +246,9 @@ def read_csv(path: Path, na_values: list[str], spill: Spill | None = None) -> pd
             del chunk
     except PermissionError:
         raise DataError(f"data.path: {path} is not readable (permission denied)") from None
+    except ScratchError:  # writing the scratch files: the disk's state, not the CSV's
+        raise
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:  # writing the scratch files: the disk's state, not the CSV's
-            raise
         raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
         raise DataError(f"data.path: cannot read {path} as CSV: {exc}") from None
@@ -263,18 +262,52 @@ def read_csv(path: Path, na_values: list[str], spill: Spill | None = None) -> pd
     return pd.DataFrame(columns, copy=False)
 
 
+# A CSV this large is prepared through scratch files (``Spill``); a smaller one in memory,
+# where its columns fit and a scratch file per column would cost more than it saves.
+SPILL_FROM_BYTES = 1 << 30
+
+
+def spills(p: DataParams, root: Path = Path(".")) -> bool:
+    """Whether prepare should hold this source's columns of numbers in scratch files."""
+    if p.source != "csv":
+        return False
+    try:
+        return (root / str(p.path)).stat().st_size >= SPILL_FROM_BYTES
+    except OSError:
+        return False  # reading it says why
+
+
+class ScratchError(OSError):
+    """Writing a scratch file failed (a full disk, a quota, an I/O error): the machine's state,
+    not the data's."""
+
+
 class Spill:
     """Scratch files for prepare's columns of numbers, mapped back read-only: such a column
     then lives in the page cache, which the kernel writes out and drops under pressure,
-    instead of in the process's own memory. Keep it on the output's disk (the stage puts it
-    beside the output) and delete the folder when done."""
+    instead of in the process's own memory. The files go in ``folder`` (the stage gives the
+    output's, so they are on its disk) and are unlinked as soon as they are created: their
+    space is freed when the last view of a column goes, and a killed process leaves none.
+
+    Each mapped column holds a file descriptor (Python's mmap keeps one), so a column is
+    spilled only while the process's limit leaves room; past it, columns stay in memory."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self._count = Path(folder), 0
+        self.folder = Path(folder)
+        self._budget = _raise_open_files_limit() - 256  # for everything else the stage opens
+        self._files = 0
 
-    def new_file(self) -> Path:
-        self._count += 1
-        return self.folder / f"{self._count}.bin"
+    def _new(self):
+        """A new scratch file, already unlinked, open for writing; None past the budget."""
+        import os
+        import tempfile
+
+        if self._files >= self._budget:
+            return None
+        self._files += 1
+        fd, name = tempfile.mkstemp(prefix=".scratch-", dir=self.folder)
+        os.unlink(name)
+        return os.fdopen(fd, "w+b")
 
     @staticmethod
     def holds(values: np.ndarray) -> bool:
@@ -282,72 +315,94 @@ class Spill:
         not)."""
         return values.dtype.kind in "biuf"
 
-    def keep(self, values: np.ndarray) -> np.ndarray:
-        """``values`` (numbers) written to a new file and mapped back: a read-only view."""
-        import numpy as np
-
-        path = self.new_file()
-        with open(path, "wb") as f:
-            _write(f, np.ascontiguousarray(values))
-        return _mapped(path, values.dtype, len(values))
-
     def series(self, col: pd.Series) -> pd.Series:
-        """``col`` as a mapped file when it holds numbers, else itself."""
+        """``col`` as a mapped file when it holds numbers (and the budget allows), else
+        itself."""
+        import numpy as np
         import pandas as pd
 
         values = col.to_numpy()
         if not self.holds(values) or not len(values):
             return col
-        return pd.Series(self.keep(values), name=col.name, copy=False)
+        f = self._new()
+        if f is None:
+            return col
+        with f:
+            _write(f, np.ascontiguousarray(values))
+            mapped = _mapped(f, values.dtype, len(values))
+        return pd.Series(mapped, name=col.name, copy=False)
+
+
+def _raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (many systems start
+    processes at 1024, which a CSV of a few hundred columns would reach); return it."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return 512
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 def _write(f, values: np.ndarray) -> None:
-    """``values``' bytes to ``f``; a full disk is an OSError with ENOSPC and the file's name
-    (numpy's ``tofile`` reports it without either)."""
+    """``values``' bytes to ``f``; a failure (a full disk) is a ScratchError with its errno."""
     import numpy as np
 
     try:
         f.write(np.ascontiguousarray(values).data)
         f.flush()
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, f.name) from None
+        raise ScratchError(exc.errno, exc.strerror) from None
 
 
-def _mapped(path: Path, dtype, n: int) -> np.ndarray:
-    """The file's values, mapped; the file is unlinked at once, so its disk space is freed
-    when the last view of it goes (a column the split has taken), and never left behind."""
+def _mapped(f, dtype, n: int, offset: int = 0) -> np.ndarray:
+    """``n`` values of ``dtype`` from the open file ``f``, mapped read-only."""
+    import mmap
+
     import numpy as np
 
-    try:
-        if not n:
-            return np.empty(0, dtype)
-        # A plain ndarray over the map (which it keeps alive): pandas takes it without a copy.
-        return np.memmap(path, dtype=dtype, mode="r", shape=(n,)).view(np.ndarray)
-    finally:
-        path.unlink()
+    if not n:
+        return np.empty(0, dtype)
+    size = offset + n * np.dtype(dtype).itemsize
+    view = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+    # A plain ndarray over the map, which it keeps alive: pandas takes it without a copy.
+    return np.frombuffer(view, dtype=dtype, count=n, offset=offset)
+
+
+# The chunk types a column's spilled parts may mix and still be joined in their file, as
+# pandas' concat would join them (int64 chunks, then one with a gap: float64). Any other mix
+# (booleans and a chunk of gaps, which pandas makes object) is joined by pandas in memory.
+_JOINABLE = {"int64", "float64"}
 
 
 class _Pieces:
-    """One column's chunks as read_csv meets them: in memory, or appended to one spill file
-    while their type stays the same."""
+    """One column's chunks as read_csv meets them: in memory, or appended to one scratch file
+    while they are numbers."""
 
     def __init__(self, name: str, spill: Spill | None) -> None:
         self.name, self.spill = name, spill
         self.memory: list[pd.Series] = []
         self.parts: list[tuple[np.dtype, int]] = []  # (dtype, rows) appended to self.file
-        self.file: Path | None = None
+        self.file = None
         self.rows = 0
 
     def add(self, col: pd.Series) -> None:
         self.rows += len(col)
         values = col.to_numpy()
-        if self.spill is None or self.memory or not Spill.holds(values):
+        first = self.file is None and not self.memory
+        if first and self.spill is not None and Spill.holds(values):
+            self.file = self.spill._new()
+        if self.file is None or self.memory or not Spill.holds(values):
             self.memory.append(col.copy())
             return
-        if self.file is None:
-            self.file = self.spill.new_file()
-        with open(self.file, "ab") as f:
-            _write(f, values)
+        _write(self.file, values)
         self.parts.append((values.dtype, len(values)))
 
     def joined(self) -> pd.Series:
@@ -357,33 +412,48 @@ class _Pieces:
         spilled = []
         if self.file is not None:
             types = {dtype for dtype, _ in self.parts}
+            n = sum(n for _, n in self.parts)
             if len(types) == 1:
-                whole = _mapped(self.file, types.pop(), sum(n for _, n in self.parts))
+                whole = _mapped(self.file, types.pop(), n)
                 spilled = [pd.Series(whole, name=self.name, copy=False)]
-            else:  # int64 chunks, then one with a gap (float64): as pandas' concat would
-                joined = self._cast(np.result_type(*types))
+            elif {t.name for t in types} <= _JOINABLE:
+                joined = self._cast(np.result_type(*types), n)
                 spilled = [pd.Series(joined, name=self.name, copy=False)]
+            else:
+                spilled = self._in_memory()
+            self.file.close()  # a map keeps its own descriptor
+            self.file = None
         parts = spilled + self.memory
         self.memory = []
         if len(parts) == 1:
             return parts[0].reset_index(drop=True)
         return pd.concat(parts, ignore_index=True)
 
-    def _cast(self, dtype) -> np.ndarray:
-        """The spilled chunks, each of its own type, rewritten as one of ``dtype``."""
-        import numpy as np
+    def _in_memory(self) -> list[pd.Series]:
+        import pandas as pd
 
-        assert self.file is not None and self.spill is not None
-        out = self.spill.new_file()
+        out, offset = [], 0
+        for dtype, n in self.parts:
+            out.append(pd.Series(_mapped(self.file, dtype, n, offset).copy(), name=self.name))
+            offset += n * dtype.itemsize
+        return out
+
+    def _cast(self, dtype, n: int) -> np.ndarray:
+        """The spilled chunks, each of its own type, rewritten as one of ``dtype``."""
+        assert self.spill is not None
+        out = self.spill._new()
+        if out is None:  # no descriptor left for a second file
+            import numpy as np
+
+            return np.concatenate([p.to_numpy(dtype) for p in self._in_memory()])
         offset = 0
-        with open(out, "wb") as f:
-            for part_type, n in self.parts:
-                part = np.memmap(self.file, dtype=part_type, mode="r", offset=offset, shape=(n,))
-                _write(f, part.astype(dtype))
-                offset += n * part_type.itemsize
+        with out:
+            for part_type, count in self.parts:
+                part = _mapped(self.file, part_type, count, offset)
+                _write(out, part.astype(dtype))
+                offset += count * part_type.itemsize
                 del part
-        self.file.unlink()
-        return _mapped(out, dtype, sum(n for _, n in self.parts))
+            return _mapped(out, dtype, n)
 
 
 # Bytes per value of a CSV's columns that prepare may need on disk at once: the read's spilled
@@ -645,6 +715,10 @@ def take_rows(
     as it goes."""
     import pandas as pd
 
+    # pandas deletes a column in time proportional to the frame's columns: consuming a very
+    # wide frame column by column would take seconds (1,000 columns: 10 s), so it is kept
+    # whole, and its data is in memory twice at the end.
+    consume = consume and frame.shape[1] <= CONSUME_MAX_COLUMNS
     out = {}
     for name in list(frame.columns):
         col = frame[name].take(rows).reset_index(drop=True)
@@ -653,6 +727,9 @@ def take_rows(
         if consume:
             del frame[name]
     return pd.DataFrame(out, copy=False)
+
+
+CONSUME_MAX_COLUMNS = 256
 
 
 def _stratified_test_rows(

@@ -45,14 +45,20 @@ def scratch_array(shape: tuple[int, ...], dtype: Any, folder: Path) -> Any:
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))
     nbytes = max(1, count * dtype.itemsize)
-    folder.mkdir(parents=True, exist_ok=True)
+    # The folder's nearest existing ancestor if it is not there yet: no empty folder is left.
+    folder = next(d for d in (folder, *folder.parents) if d.is_dir())
     fd, name = tempfile.mkstemp(prefix=".scratch-", dir=folder)
     try:
         os.unlink(name)
         try:
-            os.posix_fallocate(fd, 0, nbytes)
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, nbytes)
+            else:  # macOS: writing zeros allocates the blocks as well
+                block = bytes(min(nbytes, 1 << 24))
+                for start in range(0, nbytes, len(block)):
+                    os.write(fd, block[: nbytes - start])
         except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, name) from None
+            raise OSError(exc.errno, exc.strerror, f"a scratch file in {folder}") from None
         buffer = mmap.mmap(fd, nbytes)
     finally:
         os.close(fd)

@@ -330,10 +330,17 @@ def data_bytes_per_value() -> int:
     return DISK_BYTES_PER_VALUE
 
 
-def test_a_disk_that_fills_while_preparing_is_one_line_and_leaves_nothing(small_disk, capsys):
+@pytest.mark.parametrize("spilled", [True, False])
+def test_a_disk_that_fills_while_preparing_is_one_line_and_leaves_nothing(
+    small_disk, capsys, monkeypatch, spilled
+):
     """The estimate reads the CSV's first MB; a file whose first rows are long (a note on
-    each) looks smaller than it is, passes the check, and then fills the disk: one line, exit
-    7 (not a traceback), and neither output nor scratch files left."""
+    each) looks smaller than it is, passes the check, and then fills the disk (with the
+    columns spilled to scratch files, as a CSV of a GB or more is, or held in memory): one
+    line, exit 7 (not a traceback), and neither output nor scratch files left."""
+    from modelops import data
+
+    monkeypatch.setattr(data, "SPILL_FROM_BYTES", 0 if spilled else 1 << 40)
     workdir = small_disk(12)
     long_rows = "".join(f"5,6,{'x' * 200}{i},1\n" for i in range(5_000))
     short_numbers_csv(workdir, 600_000, head=long_rows)
@@ -416,17 +423,125 @@ def test_a_design_matrix_in_a_scratch_file_gives_the_same_bytes(
     assert [folder.as_posix() for folder in made] == ["m", "."]  # train's, then evaluate's
 
 
-def test_a_scratch_array_on_a_full_disk_is_enospc_not_a_crash(small_disk):
-    """Its blocks are allocated first: a disk too small is an OSError (ENOSPC) at once, where
-    a sparse file would kill the process (SIGBUS) when a page is first written."""
+@pytest.mark.parametrize("fallocate", [True, False])
+def test_a_scratch_array_on_a_full_disk_is_enospc_not_a_crash(small_disk, monkeypatch, fallocate):
+    """Its blocks are allocated first (posix_fallocate, or zeros written where the OS lacks
+    it, as macOS does): a disk too small is an OSError (ENOSPC) at once, where a sparse file
+    would kill the process (SIGBUS) when a page is first written. A folder that is not there
+    yet is not made: the nearest one that is takes the file."""
     import errno
+    import os
 
     from modelops.files import scratch_array
 
+    if not fallocate:
+        monkeypatch.delattr(os, "posix_fallocate")
     disk = small_disk(4)
-    small = scratch_array((1000, 20), "float32", disk)
+    small = scratch_array((1000, 20), "float32", disk / "m" / "n")
     small[:] = 1.0
-    assert small.sum() == 20_000 and not [p for p in disk.iterdir() if p.name != "params.yaml"]
+    assert small.sum() == 20_000 and sorted(p.name for p in disk.iterdir()) == ["params.yaml"]
     with pytest.raises(OSError) as exc:
         scratch_array((10**6, 20), "float32", disk)  # 80 MB
-    assert exc.value.errno == errno.ENOSPC
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == f"a scratch file in {disk}"
+    assert sorted(p.name for p in disk.iterdir()) == ["params.yaml"]
+
+
+# prepare as its own process, spilling whatever the CSV's size (a CSV of a GB or more spills);
+# the output directory is the one argument.
+SPILLING_PREPARE = (
+    "import sys; from modelops import data; data.SPILL_FROM_BYTES = 0; "
+    "from modelops.stages.prepare import main; sys.exit(main(['--out', sys.argv[1]]))"
+)
+
+
+def wide_csv(workdir: Path, columns: int, rows: int = 60) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        rng.normal(size=(rows, columns)), columns=[f"c{i}" for i in range(columns)]
+    )
+    frame["y"] = rng.integers(0, 2, rows)
+    csv_workdir(workdir, "y", frame)
+
+
+def test_prepare_raises_its_open_files_limit_to_the_hard_one():
+    import resource
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; from modelops import data; data.Spill('.'); "
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limited
+    )
+    assert done.stdout.strip() == "4096", done.stderr
+
+
+def test_a_wide_csv_prepares_within_the_open_files_limit(workdir):
+    """Each spilled column holds a file descriptor (Python's mmap keeps one): prepare raises
+    its soft limit to the hard one (1024 is a common default), and spills only as many columns
+    as the limit allows, keeping the rest in memory. A CSV of 400 columns prepares under a
+    limit of 400 to the same bytes as with no limit set, and as without spilling."""
+    import resource
+    import subprocess
+    import sys
+
+    wide_csv(workdir, 400)  # 400 columns read, then 400 train and 400 test columns: 1,200
+    cmd = [sys.executable, "-c", SPILLING_PREPARE]
+    free = subprocess.run([*cmd, "free"], capture_output=True, text=True)
+    assert free.returncode == 0, free.stderr
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (400, 400))
+
+    done = subprocess.run([*cmd, "limited"], capture_output=True, text=True, preexec_fn=limited)
+    assert done.returncode == 0, done.stderr
+    assert tree_of(workdir, "limited") == {
+        k.replace("free/", "limited/"): v for k, v in tree_of(workdir, "free").items()
+    }
+    assert prepare.main(["--out", "memory"]) == 0  # in-process: this CSV is not spilled
+    assert tree_of(workdir, "memory") == {
+        k.replace("free/", "memory/"): v for k, v in tree_of(workdir, "free").items()
+    }
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "d.csv",
+        "free",
+        "limited",
+        "memory",
+        "params.yaml",
+    ]
+
+
+def test_a_killed_prepare_leaves_no_scratch_files(workdir):
+    """The scratch files are unlinked as soon as they are made: prepare killed (SIGKILL, no
+    chance to clean up) while its columns are spilled leaves none beside its output."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    wide_csv(workdir, 20, rows=50_000)
+    marker = workdir.parent / "paused"
+    env = {**os.environ, "MODELOPS_TEST_PAUSE": f"prepare-computed:{marker}"}
+    proc = subprocess.Popen([sys.executable, "-c", SPILLING_PREPARE, "data/prepared"], env=env)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.exists(), "prepare never reached the point after the split"
+    # The split's columns are mapped scratch files now, held by the process, named nowhere.
+    pid = int(marker.read_text())
+    held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert any(".scratch-" in target and target.endswith("(deleted)") for target in held)
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(30)
+    marker.unlink()
+    assert sorted(p.name for p in (workdir / "data").iterdir()) == []

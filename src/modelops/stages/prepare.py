@@ -11,7 +11,6 @@ from modelops.stages import entry, parser, run, writing
 
 def _body(args: argparse.Namespace) -> None:
     import errno
-    import tempfile
 
     from modelops import data, params
     from modelops.errors import WorkspaceError
@@ -20,27 +19,28 @@ def _body(args: argparse.Namespace) -> None:
     p = params.load(args.params)
     data.check_disk_space(p.data, args.out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    # A CSV's columns of numbers wait in scratch files beside the output (its disk, mapped
-    # back), not in this process's memory: a CSV larger than memory can be prepared.
+    # A large CSV's columns of numbers wait in scratch files beside the output (its disk,
+    # mapped back), not in this process's memory: a CSV larger than memory can be prepared.
+    # The files are unlinked as soon as they are made, so nothing is left to clean up.
+    spill = data.Spill(args.out.parent) if data.spills(p.data) else None
     try:
-        with tempfile.TemporaryDirectory(
-            prefix=f".{args.out.name}.", suffix=".spill", dir=args.out.parent
-        ) as scratch:
-            train, test, schema = data.prepare(p.data, p.split, spill=data.Spill(Path(scratch)))
-            with writing("prepare"):
-                with atomic_dir(args.out) as tmp:
-                    for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
-                        data.write_prepared(frame, tmp / name)
-                    write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
-                _report(schema)
+        train, test, schema = data.prepare(p.data, p.split, spill=spill)
+        with writing("prepare"):
+            with atomic_dir(args.out) as tmp:
+                for frame, name in ((train, data.TRAIN_FILE), (test, data.TEST_FILE)):
+                    data.write_prepared(frame, tmp / name)
+                write_json(tmp / data.SCHEMA_FILE, schema.to_dict())
+            _report(schema)
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not full and not isinstance(exc, data.ScratchError):
             raise
         # The estimate checked above reads the CSV's start; a file whose later rows are
         # shorter holds more values than it showed.
+        what = "filled up" if full else f"refused a write ({exc.strerror})"
         raise WorkspaceError(
-            f"disk: the disk of {args.out} filled up while preparing the data (its scratch "
-            f"files and the prepared splits are removed); free space and run the stage again"
+            f"disk: the disk of {args.out} {what} while preparing the data (its scratch files "
+            f"and the prepared splits are removed); free space and run the stage again"
         ) from None
 
 
