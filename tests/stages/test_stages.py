@@ -545,3 +545,31 @@ def test_a_killed_prepare_leaves_no_scratch_files(workdir):
     proc.wait(30)
     marker.unlink()
     assert sorted(p.name for p in (workdir / "data").iterdir()) == []
+
+
+def test_a_scratch_file_the_system_refuses_is_one_line_not_the_csvs_fault(workdir):
+    """A write error on a scratch file other than a full disk (here a file-size limit: EFBIG)
+    is the machine's, not the CSV's: one line, exit 7, nothing left; not "cannot read the
+    CSV" (exit 4) nor a traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    wide_csv(workdir, 3, rows=200_000)  # 1.6 MB a column
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [sys.executable, "-c", SPILLING_PREPARE, "prep"],
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+    )
+    assert done.returncode == 7, done.stderr
+    assert done.stderr == (
+        "error: disk: the disk of prep refused a write (File too large) while preparing the "
+        "data (its scratch files and the prepared splits are removed); lift that limit or use "
+        "another disk and run the stage again\n"
+    )
+    assert sorted(p.name for p in workdir.iterdir()) == ["d.csv", "params.yaml"]

@@ -38,9 +38,10 @@ def _body(args: argparse.Namespace) -> None:
         # The estimate checked above reads the CSV's start; a file whose later rows are
         # shorter holds more values than it showed.
         what = "filled up" if full else f"refused a write ({exc.strerror})"
+        fix = "free space" if full else "lift that limit or use another disk"
         raise WorkspaceError(
             f"disk: the disk of {args.out} {what} while preparing the data (its scratch files "
-            f"and the prepared splits are removed); free space and run the stage again"
+            f"and the prepared splits are removed); {fix} and run the stage again"
         ) from None
 
 
