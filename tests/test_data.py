@@ -487,3 +487,13 @@ def test_the_disk_estimate_counts_a_csvs_values(tmp_path):
     assert needed == pytest.approx(rows * 3 * data.DISK_BYTES_PER_VALUE, rel=0.01)
     assert str(path) in what and "3 columns" in what
     assert data.disk_needed(params.validate({}).data) is None  # a bundled dataset
+
+
+def test_a_scratch_file_that_cannot_be_made_is_the_machines_error_not_the_csvs(tmp_path):
+    """read_csv reports a CSV it cannot read as a DataError (exit 4); a scratch file it cannot
+    make (here, in a folder that is gone) is a ScratchError, which the stage reports as the
+    disk's (exit 7)."""
+    path = chunky_csv(tmp_path)
+    with pytest.raises(data.ScratchError) as exc:
+        data.read_csv(path, [""], data.Spill(tmp_path / "gone"))
+    assert not isinstance(exc.value, DataError) and exc.value.strerror

@@ -305,8 +305,11 @@ class Spill:
         if self._files >= self._budget:
             return None
         self._files += 1
-        fd, name = tempfile.mkstemp(prefix=".scratch-", dir=self.folder)
-        os.unlink(name)
+        try:
+            fd, name = tempfile.mkstemp(prefix=".scratch-", dir=self.folder)
+            os.unlink(name)
+        except OSError as exc:
+            raise ScratchError(exc.errno, exc.strerror) from None
         return os.fdopen(fd, "w+b")
 
     @staticmethod
@@ -434,7 +437,8 @@ class _Pieces:
 
         out, offset = [], 0
         for dtype, n in self.parts:
-            out.append(pd.Series(_mapped(self.file, dtype, n, offset).copy(), name=self.name))
+            values = _mapped(self.file, dtype, n, offset).copy()
+            out.append(pd.Series(values, name=self.name, copy=False))
             offset += n * dtype.itemsize
         return out
 
