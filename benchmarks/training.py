@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow.feather as feather
 import yaml
 from common import BIN, HERE, machine, record, reproduced_copy, sh
+from common import verdict as tick
 
 # No warm-up round by default (make bench has a 15-minute budget): the `dvc repro` that builds
 # each project has just read the same files and imported the same libraries.
@@ -247,19 +248,19 @@ Each run (s): {"; ".join(f"{label} {each(name)}" for name, label in LABELS.items
                 f"{r32:.2f}× ({t['ours32']:.2f} s vs {t['sk_logistic']:.2f} s; "
                 f"{epochs['logistic32']} epochs; accuracy Δ {100 * (acc32 - sk_acc):+.3f} points); "
                 f"against the script without the imputer {r32_lean:.2f}×",
-                f"≤ 1.0 at ≤ 0.2 points {verdict(r32 <= 1 and abs(acc32 - sk_acc) <= 0.002)}",
+                f"≤ 1.0 at ≤ 0.2 points {tick(r32 <= 1 and abs(acc32 - sk_acc) <= 0.002)}",
             ),
             (
                 "the same with `dtype: float64`",
                 f"{r64:.2f}× ({t['ours64']:.2f} s), accuracy {acc64:.4f} (float32: {acc32:.4f})",
-                f"≤ 1.0 {verdict(r64 <= 1)}",
+                f"≤ 1.0 {tick(r64 <= 1)}",
             ),
             (
                 f"train stage, closed-form `linear_regression` (`l2: 0`), {train_rows:,} × "
                 f"{FEATURES}, vs the same script with `LinearRegression()`",
                 f"{rlin:.2f}× ({t['ours_linear']:.2f} s vs {t['sk_linear']:.2f} s); without the "
                 f"imputer {rlin_lean:.2f}×; test R² Δ {abs(r2 - sk_r2):.1e}",
-                f"≤ 1.0 {verdict(rlin <= 1)}",
+                f"≤ 1.0 {tick(rlin <= 1)}",
             ),
         ],
     )
