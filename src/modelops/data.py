@@ -602,7 +602,7 @@ def check_target(
     if n_missing == len(frame):
         raise DataError(f"data.target: column {target!r} has no values in {where}")
     if n_missing:
-        frame = take_rows(frame, np.flatnonzero(~missing.to_numpy()), spill, consume=True)
+        frame = take_rows(frame, [np.flatnonzero(~missing.to_numpy())], spill, consume=True)[0]
     y = frame[target]
     task = p.task or (BUNDLED[p.source][2] if p.source in BUNDLED else infer_task(y))
     if task == "regression":
@@ -707,30 +707,37 @@ def split(
             frame.take(train_idx).reset_index(drop=True),
             frame.take(test_idx).reset_index(drop=True),
         )
-    train = take_rows(frame, train_idx, spill)
-    return train, take_rows(frame, test_idx, spill, consume=consume)
+    train, test = take_rows(frame, [train_idx, test_idx], spill, consume=consume)
+    return train, test
 
 
 def take_rows(
-    frame: pd.DataFrame, rows: np.ndarray, spill: Spill | None, consume: bool = False
-) -> pd.DataFrame:
-    """``frame``'s ``rows``, a column at a time (one column's copy in memory at once), each
-    column of numbers a spilled file with ``spill``; ``consume`` deletes ``frame``'s columns
-    as it goes."""
+    frame: pd.DataFrame,
+    row_sets: list[np.ndarray],
+    spill: Spill | None,
+    consume: bool = False,
+) -> list[pd.DataFrame]:
+    """A frame of ``frame``'s rows for each of ``row_sets``, made a column at a time (each
+    column taken for every set, then let go), each column of numbers a spilled file with
+    ``spill``; ``consume`` deletes ``frame``'s columns as it goes, so the data is not in
+    memory twice."""
     import pandas as pd
 
     # pandas deletes a column in time proportional to the frame's columns: consuming a very
     # wide frame column by column would take seconds (1,000 columns: 10 s), so it is kept
     # whole, and its data is in memory twice at the end.
     consume = consume and frame.shape[1] <= CONSUME_MAX_COLUMNS
-    out = {}
+    outs: list[dict[str, pd.Series]] = [{} for _ in row_sets]
     for name in list(frame.columns):
-        col = frame[name].take(rows).reset_index(drop=True)
-        out[name] = col if spill is None else spill.series(col)
+        col = frame[name]
+        for out, rows in zip(outs, row_sets, strict=True):
+            taken = col.take(rows).reset_index(drop=True)
+            out[name] = taken if spill is None else spill.series(taken)
+            del taken
         del col
         if consume:
             del frame[name]
-    return pd.DataFrame(out, copy=False)
+    return [pd.DataFrame(out, copy=False) for out in outs]
 
 
 CONSUME_MAX_COLUMNS = 256
