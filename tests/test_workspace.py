@@ -78,3 +78,19 @@ def test_the_default_model_is_named_by_the_top_level_dvc_yaml(tmp_path):
         ws.declared_names()
     (repo / "dvc.yaml").write_text("stages: {}\n")
     assert ws.declared_names() == []
+
+
+def test_a_yaml_file_is_parsed_once_per_content_across_revisions(tmp_path):
+    """A page of the registry reads params.yaml at many versions; the same bytes at two
+    revisions are one parse (the result is shared, read-only), and other bytes another."""
+    repo = committed(tmp_path, {"params.yaml": "paths:\n  model: models/model.npz\n"})
+    (repo / "notes.txt").write_text("a commit that leaves params.yaml as it was\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "notes")
+    ws = api.workspace(repo)
+    first, again = ws.yaml_at("HEAD~1", "params.yaml"), ws.yaml_at("HEAD", "params.yaml")
+    assert first == {"paths": {"model": "models/model.npz"}} and again is first
+    (repo / "params.yaml").write_text("paths:\n  model: models/other.npz\n")
+    git(repo, "commit", "-qam", "another model path")
+    changed = ws.yaml_at("HEAD", "params.yaml")
+    assert changed is not first and changed["paths"]["model"] == "models/other.npz"

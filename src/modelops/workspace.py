@@ -688,7 +688,6 @@ def _inside(path: str) -> bool:
     return bool(parts) and not path.startswith("/") and ".." not in parts
 
 
-@functools.lru_cache(maxsize=256)
 def _is_sha(rev: str) -> bool:
     return len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
 
@@ -735,6 +734,7 @@ class _ArtifactMemo:
             pass
 
 
+@functools.lru_cache(maxsize=256)
 def _parsed_yaml(oid: str, data: bytes) -> Any:
     """YAML by content: one parse serves every revision that holds the same bytes
     (params.yaml and dvc.yaml rarely change between versions)."""
