@@ -151,7 +151,7 @@ Each run (s): {runs}.
                 "`modelops publish --model-only` / `modelops get` (content verified both ways) vs "
                 "the same boto3 process moving the file (`make bench-large`)",
                 "; ".join(
-                    f"{label} ({r['size'] / 2**20:,.0f} MB): "
+                    f"{label} ({r['size'] / 2**20:,.1f} MB): "
                     f"{r['med']['publish'] / r['med']['up']:.2f}× / "
                     f"{r['med']['get'] / r['med']['down']:.2f}× "
                     f"({r['med']['publish']:.2f} / {r['med']['get']:.2f} s vs "
