@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
+INSTALLER ?= uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -22,9 +23,14 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	@# uv downloads and installs in parallel, a fraction of pip's time on a machine with no cache
-	@# (README, "Test-suite time"); the same pinned versions, bytecode compiled as pip does.
+	@# (README, "Two commands"); the same pinned versions, bytecode compiled as pip does. uv does
+	@# not read pip's configuration (an index mirror, certificates): INSTALLER=pip uses pip.
+ifeq ($(INSTALLER),pip)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]'
+else
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c .ci/constraints.txt -e '.[dev]'
+endif
 	touch $(STAMP)
 
 .PHONY: venv

@@ -179,7 +179,7 @@ Baseline metrics: {base_metrics}; ours: `{" ".join(ours_metrics.split())}`.
     return body, [row]
 
 
-def scaling(tmp: Path) -> tuple[str, list[tuple[str, str, str]]]:
+def scaling(tmp: Path) -> tuple[list[tuple[str, str, str]], str]:
     results = {}
     for rows in SERIES:
         repo = csv_project(tmp / f"s{rows}", rows)  # the CSV was just written: in page cache

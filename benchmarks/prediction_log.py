@@ -116,6 +116,18 @@ def main() -> None:
         logs = fill_log(repo)
         ours, process, alone = monitor_cost(repo, logs)
     slower = m["rps off"] / m["rps on"] - 1
+    # The log costs throughput or nothing; a run in which it seems to give more than the target
+    # back measured the machine's noise, not the log, and says so instead of passing.
+    told = slower >= -0.10
+    tput_verdict = verdict(slower <= 0.10) if told else "✘ not measured (noise above 10 %)"
+    tput_words = (
+        ("met" if slower <= 0.10 else "NOT met")
+        if told
+        else (
+            "this run cannot tell: the log seemed to give back more than the target, so the noise "
+            "exceeds it"
+        )
+    )
     record(
         "Prediction log: its cost to serving, and monitoring from it",
         f"""
@@ -131,7 +143,7 @@ the rounds; {dt.date.today()}, {machine()}.
 | throughput, concurrency 8 | {m["rps off"]:.0f} req/s | {m["rps on"]:.0f} req/s |
 
 Logging costs **{slower * 100:+.1f} %** of throughput at concurrency 8 (target ≤ 10 %:
-{"met" if slower <= 0.10 else "NOT met"}).
+{tput_words}).
 
 `modelops monitor --from-logs` over {LOGGED:,} logged records (the log of these runs, repeated
 with fresh ids, in files of 100,000), the whole command: {ours:.2f} s. Reading the same files
@@ -148,7 +160,7 @@ command.
                 f"{slower * 100:+.1f} % ({m['rps on']:.0f} vs {m['rps off']:.0f} req/s); p50 "
                 f"{m['p50 on']:.2f} vs {m['p50 off']:.2f} ms, p99 {m['p99 on']:.2f} vs "
                 f"{m['p99 off']:.2f} ms",
-                f"≤ 10 % {verdict(slower <= 0.10)}",
+                f"≤ 10 % {tput_verdict}",
             ),
             (
                 f"`monitor --from-logs` over {LOGGED:,} logged records vs a process reading the "

@@ -216,3 +216,28 @@ def test_readmes_performance_table_is_the_one_results_md_gives():
     rows = readme_table.rows(results)
     assert len(rows) >= 20
     assert all(r["cpu"] and r["measure"] and r["result"] and r["target"] for r in rows)
+
+
+def test_the_venv_installs_with_uv_or_with_pip_when_told(tmp_path):
+    """uv by default (pinned, put into the venv by pip); INSTALLER=pip for a machine whose pip
+    configuration (a mirror, certificates) uv would not read. Both install the pinned set."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci/constraints.txt").touch()
+
+    def planned(*args: str) -> list[str]:
+        done = subprocess.run(
+            ["make", "-n", "venv", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return [line for line in done.stdout.splitlines() if "install" in line]
+
+    default, pip = planned(), planned("INSTALLER=pip")
+    assert any("pip install" in line and line.rstrip().endswith(" uv") for line in default)
+    assert any(
+        "/uv pip install" in line and "-c .ci/constraints.txt -e '.[dev]'" in line
+        for line in default
+    )
+    assert not any("uv" in line.split("#")[0] for line in pip if not line.startswith("#"))
+    assert any("-m pip install" in line and "-e '.[dev]'" in line for line in pip)

@@ -344,13 +344,16 @@ def _raise_open_files_limit() -> int:
     except ImportError:  # not a Unix
         return 512
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        want = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    top = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    # macOS refuses more than its OPEN_MAX (10240) even with no hard limit: try that next.
+    for want in (top, min(top, 10240)):
+        if want <= soft:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
+            return want
         except (ValueError, OSError):
-            pass
+            continue
     return soft
 
 

@@ -84,17 +84,18 @@ def run(
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: shown whole, with the table's code (never 1, a verdict)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not args.traceback:
-            # A full disk is the machine's state, not a bug; what was being written is gone
-            # (each output is written to a temp file first).
+        refused = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        if isinstance(exc, OSError) and exc.errno in refused and not args.traceback:
+            # A full disk, a quota or a file-size limit is the machine's state, not a bug; what
+            # was being written is gone (each output is written to a temp file first).
             from modelops.errors import WorkspaceError
 
             where = f" writing {exc.filename}" if exc.filename else ""
-            print(
-                f"error: disk: no space left on the device{where}; free space and run the "
-                f"stage again",
-                file=sys.stderr,
-            )
+            if exc.errno == errno.ENOSPC:
+                what, fix = "no space left on the device", "free space"
+            else:
+                what, fix = f"the system refused a write ({exc.strerror})", "lift that limit"
+            print(f"error: disk: {what}{where}; {fix} and run the stage again", file=sys.stderr)
             return WorkspaceError.exit_code
         import traceback
 
