@@ -227,8 +227,15 @@ def test_the_venv_installs_with_uv_or_with_pip_when_told(tmp_path):
     (tmp_path / ".ci/constraints.txt").touch()
 
     def planned(*args: str) -> list[str]:
+        # Under `make test` the environment carries the parent make's flags (and a child make
+        # would print "Entering directory ..."): plan this one on its own.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
         done = subprocess.run(
-            ["make", "-n", "venv", *args], cwd=tmp_path, capture_output=True, text=True
+            ["make", "--no-print-directory", "-n", "venv", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         assert done.returncode == 0, done.stderr
         return [line for line in done.stdout.splitlines() if "install" in line]
