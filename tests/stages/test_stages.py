@@ -357,35 +357,32 @@ def test_a_disk_that_fills_while_preparing_is_one_line_and_leaves_nothing(
 
 
 def test_a_full_disk_in_any_stage_is_one_line_not_a_bug(capsys):
-    """The error funnel of every stage: ENOSPC from a write is the machine's state (exit 7, one
-    line naming the file), while any other OSError stays a bug (exit 70, its traceback)."""
+    """The error funnel of every stage: a full disk (ENOSPC) or a write the system refuses (a
+    file-size limit: EFBIG) is the machine's state (exit 7, one line naming the file), while
+    any other OSError stays a bug (exit 70, its traceback)."""
     import errno
     import os
 
     from modelops.stages import parser, run
 
-    def full(args):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "m/.model.npz.tmp")
+    def failing(code: int, name: str):
+        def body(args):
+            raise OSError(code, os.strerror(code), name)
 
-    def broken(args):
-        raise OSError(errno.EIO, os.strerror(errno.EIO), "m/.model.npz.tmp")
+        return body
 
-    assert run(full, parser("train", ""), []) == 7
+    assert run(failing(errno.ENOSPC, "m/.model.npz.tmp"), parser("train", ""), []) == 7
     assert one_line_error(capsys) == (
         "error: disk: no space left on the device writing m/.model.npz.tmp; free space and "
         "run the stage again"
     )
-    assert run(broken, parser("train", ""), []) == 70
-    assert "Traceback" in capsys.readouterr().err
-
-    def too_large(args):
-        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), "a scratch file in m")
-
-    assert run(too_large, parser("train", ""), []) == 7
+    assert run(failing(errno.EFBIG, "a scratch file in m"), parser("train", ""), []) == 7
     assert one_line_error(capsys) == (
         "error: disk: the system refused a write (File too large) writing a scratch file in m; "
         "lift that limit and run the stage again"
     )
+    assert run(failing(errno.EIO, "m/.model.npz.tmp"), parser("train", ""), []) == 70
+    assert "Traceback" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
