@@ -153,13 +153,17 @@ def test_two_workers_log_every_record_once_and_take_each_others_ids(repo, labell
     body = records(labelled[:5])
     close = {"Connection": "close"}  # a new connection each: either worker may accept it
     with workers(repo, 2) as (url, _):
+        answers = []
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            answers = list(
-                pool.map(
+            # four rounds a second apart: a worker's writer gathers a burst for 0.25 s into one
+            # batch, and a file rotates only between batches, so one burst of all 120 requests
+            # could leave each worker a single file (CI saw exactly that)
+            for _ in range(4):
+                answers += pool.map(
                     lambda _: httpx.post(f"{url}/v1/predict", json=body, headers=close),
-                    range(120),
+                    range(30),
                 )
-            )
+                time.sleep(1.0)
         ids = [r for a in answers for r in a.json()["request_ids"]]
         taken: dict[int, int] = {}  # worker pid -> records it answered and queued
         for _ in range(100):
