@@ -132,7 +132,9 @@ def pause_for_test(point: str) -> None:
     name, _, marker = os.environ.get("MODELOPS_TEST_PAUSE", "").partition(":")
     if name != point or not marker:
         return
-    Path(marker).write_text(str(os.getpid()))
+    tmp = Path(f"{marker}.{os.getpid()}.tmp")
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, marker)  # whole: a test that sees the marker reads the pid at once
     deadline = time.monotonic() + 30
     while os.path.exists(marker) and time.monotonic() < deadline:
         time.sleep(0.01)
