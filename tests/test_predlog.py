@@ -108,9 +108,12 @@ def test_the_log_writes_parquet_files_whole_with_each_versions_columns(tmp_path,
 
 def test_a_file_is_published_by_size_and_by_age(tmp_path, ids):
     by_size = predlog.PredictionLog(tmp_path / "a", LogParams(rotate_mb=1e-6)).start()
-    for _ in range(3):
+    for i in range(3):
         by_size.submit(answered(ids))
-        time.sleep(0.3)  # each its own batch: the writer takes what is queued at once
+        deadline = time.monotonic() + 10
+        while len(list((tmp_path / "a").glob("*.parquet*"))) < i + 1:  # taken: its own batch
+            assert time.monotonic() < deadline, f"request {i} was not written"
+            time.sleep(0.02)
     by_size.close()
     assert len(predlog.files(tmp_path / "a")) == 3  # each write passes the size at once
     burst = predlog.PredictionLog(tmp_path / "c", LogParams()).start()
@@ -122,10 +125,10 @@ def test_a_file_is_published_by_size_and_by_age(tmp_path, ids):
     by_age = predlog.PredictionLog(tmp_path / "b", LogParams(rotate_seconds=0.2)).start()
     by_age.submit(answered(ids))
     deadline = time.monotonic() + 10
-    while not predlog.files(tmp_path / "b"):  # published without another request or a close
+    while by_age.stats.written < 3:  # published without another request or a close
         assert time.monotonic() < deadline, "an old file was not published"
         time.sleep(0.05)
-    assert by_age.stats.written == 3
+    assert by_age.stats.written == 3 and len(predlog.files(tmp_path / "b")) == 1
     by_age.close()
 
 

@@ -153,6 +153,11 @@ def test_two_workers_log_every_record_once_and_take_each_others_ids(repo, labell
     body = records(labelled[:5])
     close = {"Connection": "close"}  # a new connection each: either worker may accept it
     with workers(repo, 2) as (url, _):
+        # /ready answers once one worker is up; wait until both answer before the traffic
+        deadline, up = time.monotonic() + 60, set()
+        while len(up) < 2:
+            assert time.monotonic() < deadline, f"only worker(s) {up} started"
+            up.add(httpx.get(f"{url}/v1/model", headers=close).json()["log"]["pid"])
         answers = []
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             # four rounds a second apart: a worker's writer gathers a burst for 0.25 s into one
@@ -190,9 +195,14 @@ def test_sigkill_mid_traffic_leaves_only_whole_files(repo, labelled, tmp_path):
     body = records(labelled[:10])
     answered = 0
     with workers(repo, 1) as (url, proc), httpx.Client() as client:
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
+        # until a file is published (a batch is gathered for 0.25 s, and a file is published
+        # when the next batch finds it full), then half a second more: a file is open
+        deadline, more = time.monotonic() + 60, None
+        while more is None or time.monotonic() < more:
             answered += len(client.post(f"{url}/v1/predict", json=body).json()["request_ids"])
+            if more is None and predlog.files(repo / "data/logs"):
+                more = time.monotonic() + 0.5
+            assert time.monotonic() < deadline, "no file was published within 60 s of traffic"
         os.killpg(proc.pid, signal.SIGKILL)
     published = predlog.files(repo / "data/logs")
     assert published, "no file was published before the kill"
@@ -276,10 +286,11 @@ def test_a_disk_that_fills_up_stops_the_log_not_the_answers(repo, labelled, tmp_
     body = records(labelled)  # 60 records a request
     log = (tmp_path / "server.log").open("w")
     with workers(repo, 1, small_files, log) as (url, _), httpx.Client() as client:
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # the writer's first write comes after its gathering
+        while True:
             assert client.post(f"{url}/v1/predict", json=body).status_code == 200
             info = client.get(f"{url}/v1/model").json()["log"]
-            if info["error"]:
+            if info["error"] or time.monotonic() > deadline:
                 break
         assert info["error"] and info["error"].startswith("prediction log stopped: OSError")
         after = client.post(f"{url}/v1/predict", json=body)
