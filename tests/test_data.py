@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -317,6 +318,34 @@ def test_errors_quote_at_most_a_bounded_slice_of_a_cell():
     assert isinstance(DataError("x"), ModelopsError)
 
 
+def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
+    """Issue 13, item 12: a header field over csv's 128 KiB limit, and /dev/zero."""
+    huge = tmp_path / "huge.csv"
+    huge.write_text("a," + "b" * 200_000 + "\n1,2\n")
+    with pytest.raises(DataError, match=r"--input .*: its header row is not CSV \(field larger"):
+        data.csv_header(huge, "--input")
+    with pytest.raises(DataError, match=r"no line end in its first 1,048,576 bytes"):
+        data.csv_header(Path("/dev/zero"), "--input")
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(b"x,y\r\n1,2\r\n")
+    assert data.csv_header(crlf, "--input") == ["x", "y"]
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8"
+    bom.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n")
+    assert data.csv_header(bom, "--input") == ["x", "y"]
+    for header, why in [
+        ("a,b,a", r"column 'a' appears twice in the header \(fields 1 and 3\); rename one"),
+        ("a,,b", r"header field 2 is empty; give every column a name"),
+    ]:  # pandas would rename the second (a.1, "Unnamed: 1") and use the first: a label leak
+        odd = tmp_path / "odd.csv"
+        odd.write_text(header + "\n1,2,3\n")
+        with pytest.raises(DataError, match=rf"^data.path .*odd.csv: {why}$"):
+            data.csv_header(odd, "data.path")
+    gz = tmp_path / "d.csv.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("x,y\n1,2\n")
+    assert data.csv_header(gz, "data.path") == ["x", "y"]
+
+
 def test_numbers_beyond_float64_stop_prepare_naming_the_column_and_lines(tmp_path):
     """ "1e999" and "inf" are read as infinite: no model can fit them (train's loss became NaN
     and its output a traceback). Stopped here, with the column and the lines."""
@@ -337,6 +366,47 @@ def test_numbers_beyond_float64_stop_prepare_naming_the_column_and_lines(tmp_pat
     train, test, schema = data.prepare(p.data, p.split)
     assert schema.numeric == ["x", "z"]
     assert int(train["x"].isna().sum() + test["x"].isna().sum()) == 2
+
+
+def test_numbers_beyond_float32_stop_prepare_and_integers_beyond_64_bits_are_numbers(tmp_path):
+    """A feature of 1e308 made train's eigen-solver fail (a traceback) and a random forest's
+    evaluate refuse it; 10**25 was typed as text, and pyarrow could not write it."""
+    rows = [f"{i % 7}.5,{i * 10**19},{'ab'[i % 2]}" for i in range(40)]
+    f = write(tmp_path, "x,z,y\n" + "\n".join(rows) + "\n")
+    train, test, schema = data.prepare(csv_params(f, positive_class="a").data, csv_params(f).split)
+    assert schema.numeric == ["x", "z"] and train["z"].dtype == np.float64
+    data.write_prepared(train, tmp_path / "train.arrow")  # was an OverflowError
+    assert sorted(np.r_[train["z"], test["z"]]) == [float(i * 10**19) for i in range(40)]
+    for big, line in [("1e308", 5), ("-4e38", 5), (str(10**40), 5)]:
+        rows[3] = f"{big},1,a"
+        f = write(tmp_path, "x,z,y\n" + "\n".join(rows) + "\n")
+        p = csv_params(f, positive_class="a")
+        with pytest.raises(
+            DataError,
+            match=rf"^data: column 'x' holds 1 number\(s\) beyond "
+            rf"±3.4e38 \(line {line}\), where models overflow",
+        ):
+            data.prepare(p.data, p.split)
+
+
+@pytest.mark.parametrize(
+    "head, why",
+    [("x,y,y", "column 'y' appears twice in the header"), ("x,,y", "header field 2 is empty")],
+)
+def test_prepare_refuses_a_header_pandas_would_rename(tmp_path, head, why):
+    """``target,a,target``: pandas used the first and made the real labels a feature."""
+    rows = [f"{i % 7}.5,{i % 3},{'ab'[i % 2]}" for i in range(40)]
+    f = write(tmp_path, head + "\n" + "\n".join(rows) + "\n")
+    p = csv_params(f, positive_class="a")
+    with pytest.raises(DataError, match=f"^data.path .*: {why}"):
+        data.prepare(p.data, p.split)
+
+
+def test_prepare_reads_at_most_a_mebibyte_looking_for_the_header(tmp_path):
+    f = write(tmp_path, "x" * (2 << 20) + ",y\n1,a\n")
+    p = csv_params(f)
+    with pytest.raises(DataError, match=r"no line end in its first 1,048,576 bytes"):
+        data.prepare(p.data, p.split)
 
 
 def _prepared_round_trip(tmp_path, frame: pd.DataFrame) -> data.Prepared:

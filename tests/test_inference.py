@@ -130,17 +130,52 @@ def test_an_answer_that_is_not_finite_is_refused_naming_the_furthest_feature(cas
     )
 
 
-def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
-    """Issue 13, item 12: a header field over csv's 128 KiB limit, and /dev/zero."""
-    huge = tmp_path / "huge.csv"
-    huge.write_text("a," + "b" * 200_000 + "\n1,2\n")
-    with pytest.raises(DataError, match=r"--input .*: its header row is not CSV \(field larger"):
-        inference.csv_header(huge, "--input")
-    with pytest.raises(DataError, match=r"no line end in its first 1,048,576 bytes"):
-        inference.csv_header(Path("/dev/zero"), "--input")
-    crlf = tmp_path / "crlf.csv"
-    crlf.write_bytes(b"x,y\r\n1,2\r\n")
-    assert inference.csv_header(crlf, "--input") == ["x", "y"]
+def chunks_of(path: Path, fields: int = 3, rows: int = 2) -> list:
+    out = inference.iter_csv(path, ["a", "b"], ["c"], [""], rows, fields, "--input")
+    return [(line, frame.to_dict("list")) for line, frame in out]
+
+
+@pytest.mark.parametrize(
+    "body, line, n",
+    [
+        ("1,2,x\n3,000,4,y\n5,6,z\n", 3, 4),  # an unquoted thousands separator: shifted
+        ("1,2,x\n3,4,y\n5,6", 4, 2),  # cut off mid-write
+        ("1,2,x\n3,4\n5,6,z\n", 3, 2),
+        ('1,2,"x,y",\n', 2, 4),  # quoted comma counted once, the trailing one too
+        ("".join(f"{i},{i},t\n" for i in range(100_000)) + "1,2\n", 100_002, 2),  # late
+    ],
+)
+def test_a_row_whose_field_count_differs_from_the_header_is_refused_naming_its_line(
+    tmp_path, body, line, n
+):
+    """pandas fills a short row with missing values and, with usecols, drops a long row's
+    extra fields: the row would be predicted from the wrong values."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n" + body)
+    with pytest.raises(DataError, match=rf"line {line} has {n} field\(s\) where the header has 3"):
+        chunks_of(bad, rows=1000)
+
+
+def test_rows_that_match_the_header_pass_whatever_their_quoting_and_line_ends(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_bytes(b'a,b,c\r\n1,2,"x,y"\r\n\r\n3,4,"two\nlines"\n5,6,"say ""hi"", ok"\n7,8,z')
+    assert chunks_of(good, rows=10) == [
+        (
+            2,
+            {
+                "a": [1.0, 3.0, 5.0, 7.0],
+                "b": [2.0, 4.0, 6.0, 8.0],
+                "c": ["x,y", "two\nlines", 'say "hi", ok', "z"],
+            },
+        ),
+    ]
+
+
+def test_a_row_that_is_not_utf8_is_one_line_naming_where(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"a,b,c\n" + b"1,2,x\n" * 300 + b"3,4,r\xe9d\n")
+    with pytest.raises(DataError, match=r"--input .*: a row after line \d+ is not UTF-8 text"):
+        chunks_of(latin, rows=100)
 
 
 def test_read_ahead_keeps_order_bounds_memory_and_raises_where_the_chunk_was():

@@ -224,6 +224,18 @@ def test_a_regression_model_is_monitored_on_r2_by_default(tmp_path, monkeypatch)
     expected = r2_score(batch["y"], model.predict(batch))
     assert perf["metric"] == "r2" and perf["batch"] == pytest.approx(expected, abs=1e-9)
     assert perf["drop"] == pytest.approx(0.99 - expected) and perf["status"] == "alert"
+    # a label that is text or infinite is refused naming its line (it was dropped unsaid);
+    # an empty one is a row without a label
+    for bad, shown in [("abc", "'abc'"), ("inf", "'inf'")]:
+        odd = batch.astype({"y": object})
+        odd.loc[5, "y"], odd.loc[7, "y"] = bad, None
+        odd.to_csv(tmp_path / "odd.csv", index=False)
+        with pytest.raises(BatchError, match=rf"target 'y' = {shown} \(line 7\) is not a finite"):
+            monitoring.monitor(model, tmp_path / "odd.csv", p, ["", "NA"], 1000, {"r2": 0.99})
+    odd.loc[5, "y"] = batch.loc[5, "y"]
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    report = monitoring.monitor(model, tmp_path / "odd.csv", p, ["", "NA"], 1000, {"r2": 0.99})
+    assert report["performance"]["labelled_rows"] == len(batch) - 1
 
 
 def test_a_header_only_batch_is_refused_for_every_model_kind(shop):

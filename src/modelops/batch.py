@@ -49,7 +49,8 @@ def predict_csv(
     import pyarrow.csv as pacsv
 
     from modelops import inference
-    from modelops.inference import csv_header, iter_csv, read_ahead
+    from modelops.data import csv_header
+    from modelops.inference import iter_csv, read_ahead
 
     pre = model.preprocessor
     header = csv_header(src, "--input")
@@ -69,7 +70,9 @@ def predict_csv(
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
         os.close(fd)
-        chunks = iter_csv(src, pre.numeric, pre.categorical, na_values, s.chunk_rows)
+        chunks = iter_csv(
+            src, pre.numeric, pre.categorical, na_values, s.chunk_rows, len(header), "--input"
+        )
         for first, frame in read_ahead(chunks):  # the next chunk is parsed meanwhile
             n = len(frame)
             lines = np.arange(first, first + n)

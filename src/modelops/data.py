@@ -202,6 +202,52 @@ def _load_synthetic(p: DataParams) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     return frame, "target", {"kind": "synthetic", **s.model_dump()}
 
 
+HEADER_LIMIT = 1 << 20  # bytes: a header row longer than this is not a header
+
+
+def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:
+    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable.
+    At most ``HEADER_LIMIT`` bytes are read, so /dev/zero or a binary file cannot fill memory."""
+    import bz2
+    import csv
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    try:
+        with opener(path, "rb") as f:
+            raw = f.readline(HEADER_LIMIT + 1)
+    except FileNotFoundError:
+        raise error(f"{flag} {path}: no such file") from None
+    except (OSError, EOFError, lzma.LZMAError) as exc:  # also a corrupt compressed file
+        raise error(f"{flag} {path}: cannot read it ({exc})") from None
+    if len(raw) > HEADER_LIMIT:
+        raise error(
+            f"{flag} {path}: no line end in its first {HEADER_LIMIT:,} bytes; "
+            "give a CSV file with a header row"
+        )
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which pandas skips too
+        header = next(csv.reader([raw.decode("utf-8-sig").rstrip("\r\n")]), None)
+    except UnicodeDecodeError as exc:
+        raise error(f"{flag} {path}: cannot read it as UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:  # a NUL byte, a field over csv's 128 KiB limit
+        raise error(f"{flag} {path}: its header row is not CSV ({exc})") from None
+    if not header:
+        raise error(f"{flag} {path}: empty file; it needs a header row and rows")
+    seen: set[str] = set()
+    for i, name in enumerate(header, 1):
+        if not name.strip():
+            raise error(f"{flag} {path}: header field {i} is empty; give every column a name")
+        if name in seen:  # pandas would rename the second (name.1) and use the first
+            raise error(
+                f"{flag} {path}: column {name!r} appears twice in the header (fields "
+                f"{header.index(name) + 1} and {i}); rename one"
+            )
+        seen.add(name)
+    return header
+
+
 CSV_CHUNK_ROWS = 100_000
 
 
@@ -227,6 +273,8 @@ def read_csv(path: Path, na_values: list[str], spill: Spill | None = None) -> pd
         raise DataError(f"data.path: {path} is a directory; point it at a CSV file")
     if path.stat().st_size == 0:
         raise DataError(f"data.path: {path} is empty; it needs a header row and data rows")
+    if path.suffix not in (".zip", ".zst", ".tar"):  # pandas opens those itself
+        csv_header(path, "data.path")  # bounded: /dev/zero or a binary file cannot fill memory
     pieces: dict[str, _Pieces] = {}
     kinds: dict[str, set[str]] = {}
     try:
@@ -848,10 +896,28 @@ def stray_text(frame: pd.DataFrame, target: str, policy: str) -> dict[str, int]:
     return counts
 
 
-def infinite_values(frame: pd.DataFrame) -> None:
-    """Numbers a 64-bit float cannot hold ("1e999", "inf") are read as infinite, which no
-    model can fit or be scored on: a DataError naming the column and the CSV lines. Runs on
-    the frame as read, so index + 2 is the line."""
+# The largest magnitude a value may have: float32's. scikit-learn's trees work in float32
+# (a larger value is refused or becomes infinite there), and a square of anything larger
+# overflows float64 (a linear model's normal equations, a regression target's errors).
+MAX_MAGNITUDE = 3.4028234663852886e38
+
+
+def big_integers_as_floats(frame: pd.DataFrame) -> None:
+    """pandas reads a column of integers beyond 64 bits (``10**25``) as Python ints of
+    dtype object, which would then be typed as text and cannot be written as Arrow: as
+    float64, like any other number (the range check that follows sees them)."""
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object:
+            values = col.dropna()
+            if len(values) and all(type(v) is int for v in values):
+                frame[name] = col.astype("float64")
+
+
+def out_of_range_values(frame: pd.DataFrame) -> None:
+    """Numbers beyond ``MAX_MAGNITUDE``, and those a 64-bit float cannot hold at all ("1e999",
+    "inf", read as infinite), which no model can fit or be scored on: a DataError naming the
+    column and the CSV lines. Runs on the frame as read, so index + 2 is the line."""
     import numpy as np
     import pandas as pd
 
@@ -859,15 +925,24 @@ def infinite_values(frame: pd.DataFrame) -> None:
         col = frame[name]
         if not pd.api.types.is_float_dtype(col):
             continue
-        bad = np.isinf(col.to_numpy())
+        values = col.to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = np.abs(values) > MAX_MAGNITUDE  # NaN compares False: missing is fine
         if not bad.any():
             continue
         lines = [int(i) + 2 for i in col.index[bad][:3]]
         more = ", ..." if bad.sum() > 3 else ""
+        if np.isinf(values[bad]).all():
+            raise DataError(
+                f"data: column {name!r} holds {int(bad.sum())} number(s) beyond a 64-bit "
+                f"float's range (±1.8e308), read as infinite (line {', '.join(map(str, lines))}"
+                f"{more}); correct them, or add their text to data.na_values to read them as "
+                "missing"
+            )
         raise DataError(
-            f"data: column {name!r} holds {int(bad.sum())} number(s) beyond a 64-bit float's "
-            f"range (±1.8e308), read as infinite (line {', '.join(map(str, lines))}{more}); "
-            f"correct them, or add their text to data.na_values to read them as missing"
+            f"data: column {name!r} holds {int(bad.sum())} number(s) beyond ±3.4e38 (line "
+            f"{', '.join(map(str, lines))}{more}), where models overflow (scikit-learn's trees "
+            "work in 32-bit floats); rescale the column (a log, other units) or correct them"
         )
 
 
@@ -877,8 +952,9 @@ def prepare(
     """Load, check, split and type the data: everything prepare does but writing. With
     ``spill``, a CSV's columns of numbers are held in its files rather than in memory."""
     frame, target, source = load_source(p, root, spill)
+    big_integers_as_floats(frame)
     stray = stray_text(frame, target, p.stray_text)
-    infinite_values(frame)
+    out_of_range_values(frame)
     where = source.get("path") or f"the {source['kind']} dataset"
     frame, task, classes, positive, n_unlabelled = check_target(frame, target, p, where, spill)
     csv = source["kind"] == "csv"

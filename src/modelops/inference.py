@@ -198,37 +198,6 @@ def reason(out: Outputs, i: int) -> tuple[str, str | None]:
     return out.reasons.get(i, ("the model's answer is not finite", None))
 
 
-HEADER_LIMIT = 1 << 20  # bytes: a header row longer than this is not a header
-
-
-def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> list[str]:
-    """The header row of a CSV given as ``flag``; ``error`` naming the flag if unreadable.
-    At most ``HEADER_LIMIT`` bytes are read, so /dev/zero or a binary file cannot fill memory."""
-    import csv
-
-    try:
-        with open(path, "rb") as f:
-            raw = f.readline(HEADER_LIMIT + 1)
-    except FileNotFoundError:
-        raise error(f"{flag} {path}: no such file") from None
-    except OSError as exc:
-        raise error(f"{flag} {path}: cannot read it ({exc})") from None
-    if len(raw) > HEADER_LIMIT:
-        raise error(
-            f"{flag} {path}: no line end in its first {HEADER_LIMIT:,} bytes; "
-            "give a CSV file with a header row"
-        )
-    try:
-        header = next(csv.reader([raw.decode("utf-8").rstrip("\r\n")]), None)
-    except UnicodeDecodeError as exc:
-        raise error(f"{flag} {path}: cannot read it as UTF-8 text ({exc.reason})") from None
-    except csv.Error as exc:  # a NUL byte, a field over csv's 128 KiB limit
-        raise error(f"{flag} {path}: its header row is not CSV ({exc})") from None
-    if not header:
-        raise error(f"{flag} {path}: empty file; it needs a header row and rows")
-    return header
-
-
 def read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """``chunks`` in order, with the next ``depth`` produced in a thread meanwhile: pandas'
     C parser and numpy release the GIL, so parsing the next chunk overlaps counting this one
@@ -276,30 +245,133 @@ def read_ahead(chunks: Iterator[Any], depth: int = 1) -> Iterator[Any]:
         stop.set()  # the consumer stopped early (an error, Ctrl-C): the producer ends too
 
 
+class _FieldCounts:
+    """A binary file for pandas that counts each line's fields as pandas reads it: pandas
+    fills a short row with missing values and, given ``usecols``, drops a long row's extra
+    fields, so a row cut off or shifted by an unquoted comma would be predicted from the
+    wrong values. ``bad`` holds the first line (1 = the header) whose field count differs
+    from the header's, and that count. Blank lines (pandas skips them) and the lines of a
+    quoted value that spans lines are not counted; a line with quotes is split by ``csv``."""
+
+    mode = "rb"
+
+    def __init__(self, path: Path, fields: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by pandas, via close())
+        self.fields = fields
+        self.bad: tuple[int, int] | None = None
+        self._line = 0  # lines completed so far
+        self._carry = b""  # the last, unfinished line
+        self._inside = False  # within a quoted value that spans lines
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if self.bad is None:
+            self._count(data if data else b"\n", final=not data)
+        return data
+
+    def _count(self, data: bytes, final: bool) -> None:
+        import numpy as np
+
+        block = self._carry + data
+        end = block.rfind(b"\n") + 1
+        self._carry, block = block[end:], block[:end]
+        if final:
+            self._carry = b""
+        if not block:
+            return
+        buf = np.frombuffer(block, np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.r_[0, ends[:-1] + 1]
+        # fields per line: the commas before its end less those before its start, plus one
+        commas = np.flatnonzero(buf == 44)
+        fields = np.diff(np.searchsorted(commas, np.r_[0, ends])) + 1
+        if b'"' in block:
+            quotes = np.flatnonzero(buf == 34)
+            quoted = np.diff(np.searchsorted(quotes, np.r_[0, ends]))
+        else:
+            quoted = np.zeros(len(ends), np.int64)
+        length = ends - starts
+        blank = (length == 0) | ((length == 1) & (buf[np.maximum(ends - 1, 0)] == 13))
+        first = self._line
+        self._line += len(ends)
+        if not quoted.any() and not self._inside:
+            check = ~blank
+            if first == 0:
+                check[0] = False  # the header
+            wrong = np.flatnonzero(check & (fields != self.fields))
+            if len(wrong):
+                i = int(wrong[0])
+                self.bad = (first + i + 1, int(fields[i]))
+            return
+        import csv
+
+        for i in range(len(ends)):
+            odd = int(quoted[i]) % 2 == 1
+            if self._inside or odd:
+                self._inside ^= odd  # a value spanning lines opens or closes here
+                continue
+            if blank[i] or first + i == 0:
+                continue
+            n = int(fields[i])
+            if quoted[i]:
+                line = block[starts[i] : ends[i]].decode("utf-8", "replace")
+                n = len(next(csv.reader([line]), []))
+            if n != self.fields:
+                self.bad = (first + i + 1, n)
+                return
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._file, name)
+
+
 def iter_csv(
-    path: Path, numeric: list[str], strings: list[str], na_values: list[str], chunk_rows: int
+    path: Path,
+    numeric: list[str],
+    strings: list[str],
+    na_values: list[str],
+    chunk_rows: int,
+    fields: int,
+    flag: str,
+    error: type[DataError] = DataError,
 ):
-    """Yield (first line number, frame) chunks of a CSV with bounded memory.
+    """Yield (first line number, frame) chunks of a CSV with bounded memory; ``fields`` is
+    the header's field count, which every row must have (``error`` naming the line if not,
+    before its chunk is yielded).
 
     Numeric columns are parsed as floats by pandas' C reader. If a chunk holds a
     value that is not a number, reading resumes at that chunk with every column as
     text, so the caller can say which lines are bad. (pyarrow's streaming reader
     decodes blocks ahead of the consumer, so its memory grows with the file; pandas'
-    chunked reader does not.) Line numbers assume no quoted newlines.
+    chunked reader does not.) Line numbers assume no blank lines and no quoted newlines.
     """
     import pandas as pd
 
     def reader(dtype, skip: int):
-        return pd.read_csv(
-            path,
-            usecols=[*numeric, *strings],
-            dtype=dtype,
-            chunksize=chunk_rows,
-            na_values=na_values,
-            keep_default_na=False,
-            engine="c",
-            skiprows=range(1, skip + 1) if skip else None,
-        )
+        source = _FieldCounts(path, fields)
+        try:
+            for chunk in pd.read_csv(
+                source,
+                usecols=[*numeric, *strings],
+                dtype=dtype,
+                chunksize=chunk_rows,
+                na_values=na_values,
+                keep_default_na=False,
+                engine="c",
+                skiprows=range(1, skip + 1) if skip else None,
+            ):
+                if source.bad is not None:  # pandas has read at least up to this chunk's end
+                    line, n = source.bad
+                    raise error(
+                        f"{flag} {path}: line {line} has {n} field(s) where the header has "
+                        f"{fields}; quote values that hold commas, and complete cut-off rows "
+                        "(nothing was written)"
+                    )
+                yield chunk
+        finally:
+            source.close()
 
     fast = {**dict.fromkeys(numeric, "float64"), **dict.fromkeys(strings, object)}
     done = 0
@@ -308,9 +380,20 @@ def iter_csv(
             yield done + 2, chunk
             done += len(chunk)
         return
+    except UnicodeDecodeError as exc:  # a ValueError: before the generic case below
+        raise error(
+            f"{flag} {path}: a row after line {done + 1} is not UTF-8 text ({exc.reason}); "
+            "save the file as UTF-8"
+        ) from None
     except ValueError as exc:
         if isinstance(exc, pd.errors.ParserError):
-            raise DataError(f"{path}: malformed CSV after line {done + 1} ({exc})") from None
-    for chunk in reader(dict.fromkeys([*numeric, *strings], object), done):
-        yield done + 2, chunk
-        done += len(chunk)
+            raise error(f"{flag} {path}: malformed CSV after line {done + 1} ({exc})") from None
+    try:
+        for chunk in reader(dict.fromkeys([*numeric, *strings], object), done):
+            yield done + 2, chunk
+            done += len(chunk)
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{flag} {path}: a row after line {done + 1} is not UTF-8 text ({exc.reason}); "
+            "save the file as UTF-8"
+        ) from None

@@ -74,8 +74,15 @@ def _labelled(
     from modelops import inference
 
     if schema.task != "classification":
-        yv, _ = inference.numeric_column(target)
-        keep = np.isfinite(yv)
+        yv, bad = inference.numeric_column(target)
+        if bad.any():  # text or infinity: refused, as in a feature (not dropped unsaid)
+            first = int(np.flatnonzero(bad)[0])
+            raise BatchError(
+                f"{flag} {path}: target {schema.target!r} = "
+                f"{inference.cell(target.iloc[first])} (line {line + first}) is not a finite "
+                "number; correct it, or leave the cell empty for a row without a label"
+            )
+        keep = ~np.isnan(yv)
         return yv[keep], answers.values[keep]
     codes = schema.encode_labels(target)
     unknown = (codes < 0) & target.notna().to_numpy()
@@ -100,7 +107,8 @@ def monitor(
 ) -> dict[str, Any]:
     """Drift report of the CSV at ``path`` against the model's reference profile."""
     from modelops import inference
-    from modelops.inference import csv_header, iter_csv, read_ahead
+    from modelops.data import csv_header
+    from modelops.inference import iter_csv, read_ahead
     from modelops.monitoring import verdict
 
     profile = model.profile
@@ -118,7 +126,9 @@ def monitor(
     labelled = schema.target in header
     acc = Accumulator.for_model(model)
     strings = [*pre.categorical, *([schema.target] if labelled else [])]
-    chunks = iter_csv(path, pre.numeric, strings, na_values, chunk_rows)
+    chunks = iter_csv(
+        path, pre.numeric, strings, na_values, chunk_rows, len(header), "--batch", BatchError
+    )
     for line, frame in read_ahead(chunks):
         if len(frame):  # a header-only file gives one empty chunk; estimators refuse 0 rows
             acc.add(parse_chunk(model, frame, line, path, labelled))
