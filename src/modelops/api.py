@@ -57,10 +57,14 @@ def register(
     root: str | Path = ".",
 ) -> reg.VersionInfo:
     """Register HEAD as the next (or the given) version of the model."""
+    if version is not None and not version.strip():  # an unset $VERSION in a CI script
+        raise UsageError("--version is empty; give vX.Y.Z, or leave it out to bump")
     if bump and version:
         raise UsageError("give either --bump or --version, not both")
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
+    if bump and v:
+        raise UsageError(f"{name}@{v} names the version; --bump would be ignored, so drop one")
     _params(ws)  # a broken params.yaml is reported before any tag is written
     return reg.register(ws, name, bump, v, message)
 
@@ -122,6 +126,22 @@ def load(
     return versions.load(ws, name, v, stage, _params(ws).registry)
 
 
+def _new_output(output: str | Path, flag: str, force: bool) -> Path:
+    """The file a command is to write: refused (exit 2, before any work) when it is a
+    directory, a device or a pipe (replacing it by rename would swap out the node itself:
+    /dev/stdout, /dev/null), or when it exists and ``force`` is not given."""
+    out = Path(output)
+    if out.is_dir():
+        raise UsageError(f"{flag} {output}: is a directory; give a file name")
+    if out.exists() and not out.is_file():
+        raise UsageError(
+            f"{flag} {output}: is not a regular file (a device or a pipe); give a file name"
+        )
+    if (out.exists() or out.is_symlink()) and not force:
+        raise UsageError(f"{flag} {output}: exists; use --force to overwrite it")
+    return out
+
+
 def get(
     name: str | None = None,
     *,
@@ -139,11 +159,7 @@ def get(
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     info = versions.resolve(ws, name, v, stage, _params(ws).registry)
-    out = Path(output)
-    if out.is_dir():
-        raise UsageError(f"-o {output}: is a directory; give a file name")
-    if out.exists() and not force:
-        raise UsageError(f"-o {output}: exists; use --force to overwrite it")
+    out = _new_output(output, "-o", force)
     data, expected = versions.fetch(ws, name, info)
     write_bytes(out, data)
     return info, expected
@@ -605,6 +621,7 @@ def predict(
     version: str | None = None,
     stage: str | None = None,
     skip_invalid: bool = False,
+    force: bool = False,
     root: str | Path = ".",
 ):
     """Predict a CSV in chunks with a version's (or a stage's) verified model."""
@@ -612,11 +629,10 @@ def predict(
 
     if bool(version) == bool(stage):
         raise UsageError("give exactly one of --stage or --version")
-    src, dst = Path(input), Path(output)
-    if dst.is_dir():
-        raise UsageError(f"--output {output}: is a directory; give a file name")
-    if src.resolve() == dst.resolve():
+    src = Path(input)
+    if src.resolve() == Path(output).resolve():
         raise UsageError("--output must differ from --input")
+    dst = _new_output(output, "--output", force)
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
@@ -690,6 +706,7 @@ def logs_export(
     labelled_only: bool = False,
     version: str | None = None,
     stage: str | None = None,
+    force: bool = False,
     root: str | Path = ".",
 ) -> tuple[Path, int, int]:
     """The logged inputs of a version (with their feedback labels in the target column) as a
@@ -700,6 +717,7 @@ def logs_export(
     from modelops.errors import BatchError
     from modelops.files import write_bytes
 
+    out = _new_output(output, "-o", force)
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     p = _params(ws)
@@ -715,8 +733,8 @@ def logs_export(
     if not len(frame):
         what = "labelled records" if labelled_only else "records"
         raise BatchError(f"no logged {what} of {loaded.ref}{f' since {since}' if since else ''}")
-    write_bytes(Path(output), frame.to_csv(index=False).encode())
-    return Path(output), len(frame), int(frame[target].notna().sum())
+    write_bytes(out, frame.to_csv(index=False).encode())
+    return out, len(frame), int(frame[target].notna().sum())
 
 
 def _last_logged_version(directory: Path) -> str:
@@ -779,6 +797,7 @@ def make_batch(
     with_target: bool = False,
     version: str | None = None,
     stage: str | None = None,
+    force: bool = False,
     root: str | Path = ".",
 ) -> Path:
     """Write a seeded batch drawn from the prepared data, with one kind of shift applied."""
@@ -790,6 +809,7 @@ def make_batch(
 
     if rows < 1:
         raise UsageError(f"--rows {rows}: must be at least 1")
+    out_path = _new_output(output, "-o", force)
     ws = workspace(root)
     name, v = _name_version(ws, name, version)
     model = versions.load(ws, name, v, stage, _params(ws).registry).model
@@ -799,8 +819,8 @@ def make_batch(
         raise WorkspaceError(f"{prepared} is not there; run `dvc repro` (or `dvc pull`) first")
     frame = pd.concat([read_prepared(f).to_pandas() for f in parts], ignore_index=True)
     out = monitoring.make_batch(frame, model, shift, feature, strength, rows, seed, with_target)
-    write_bytes(output, out.to_csv(index=False).encode())
-    return Path(output)
+    write_bytes(out_path, out.to_csv(index=False).encode())
+    return out_path
 
 
 def publish(

@@ -43,6 +43,7 @@ def cmd_make_batch(args: argparse.Namespace) -> int:
         with_target=args.with_target,
         version=args.version,
         stage=args.stage,
+        force=args.force,
     )
     print(f"wrote {args.rows} rows ({args.shift} shift) to {path}")
     return 0
@@ -100,6 +101,7 @@ def cmd_logs_export(args: argparse.Namespace) -> int:
         labelled_only=args.labelled_only,
         version=args.version,
         stage=args.stage,
+        force=args.force,
     )
     print(f"wrote {rows} logged record(s), {labelled} with feedback labels, to {path}")
     return 0
@@ -126,6 +128,7 @@ def _add_logs(sub: argparse._SubParsersAction, shared: Parents) -> None:
         "--labelled-only", action="store_true", help="only the records that have feedback"
     )
     sp.add_argument("-o", "--output", required=True, help="the CSV to write")
+    sp.add_argument("--force", action="store_true", help="overwrite the output file")
 
 
 def _add_make_batch(sub: argparse._SubParsersAction, shared: Parents) -> None:
@@ -154,3 +157,4 @@ def _add_make_batch(sub: argparse._SubParsersAction, shared: Parents) -> None:
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--with-target", action="store_true", help="include the target column")
     sp.add_argument("-o", "--output", required=True, help="CSV to write")
+    sp.add_argument("--force", action="store_true", help="overwrite the output file")

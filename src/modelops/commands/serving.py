@@ -34,6 +34,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         version=args.version,
         stage=args.stage,
         skip_invalid=args.skip_invalid,
+        force=args.force,
     )
     print(
         f"{info.name}@{info.version}: predicted {result.written} of {result.rows} rows "
@@ -78,3 +79,4 @@ def add_parsers(sub: argparse._SubParsersAction, shared: Parents) -> None:
         action="store_true",
         help="skip invalid rows (reported) instead of failing",
     )
+    sp.add_argument("--force", action="store_true", help="overwrite the output file")
