@@ -329,7 +329,7 @@ def test_interrupted_predict_leaves_no_temp_file(repo: Path, tmp_path: Path, sig
     out.write_text("earlier predictions\n")
     marker = tmp_path / "paused"
     argv = [str(BIN / "modelops"), "predict", "model@v0.0.2", "--input", str(batch)]
-    argv += ["--output", str(out)]
+    argv += ["--output", str(out), "--force"]
 
     def temp_file_written() -> bool:
         return any(p.stat().st_size for p in tmp_path.glob(".pred.csv.*.tmp"))
@@ -341,3 +341,26 @@ def test_interrupted_predict_leaves_no_temp_file(repo: Path, tmp_path: Path, sig
     assert last_line(err) == f"interrupted: predict stopped; {out} was left as it was"
     assert out.read_text() == "earlier predictions\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv", "pred.csv", "repo"]
+
+
+# -- register -------------------------------------------------------------------------------
+def test_ctrl_c_during_dvc_status_waits_for_it_and_registers_nothing(repo: Path, tmp_path: Path):
+    """DVC writes its stage lock (.dvc/tmp/rwlock) during ``dvc status``: a Ctrl-C in that
+    write left the file empty and every later DVC command refused the repository. The
+    interrupt is held until the status is done; then the register stops with exit 130."""
+    import json
+
+    marker = tmp_path / "paused"
+    before = git(repo, "tag").stdout
+    code, err, _ = interrupt(
+        start([str(BIN / "modelops"), "register"], repo, "dvc-status", marker), marker
+    )
+    assert code == 130, err
+    assert last_line(err).startswith("interrupted")
+    assert git(repo, "tag").stdout == before
+    rwlock = repo / ".dvc/tmp/rwlock"
+    if rwlock.exists():  # whole (it parses), and nothing still holds it
+        assert not any(json.loads(rwlock.read_text()).values())
+    assert "up to date" in dvc(repo, "status").stdout
+    again = subprocess.run([str(BIN / "modelops"), "register"], cwd=repo, capture_output=True)
+    assert again.returncode == 0, again.stderr

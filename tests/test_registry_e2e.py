@@ -86,6 +86,9 @@ def test_register_bumps_and_takes_explicit_versions(repo: Path, capsys):
         (["register", "m@x"], "version 'x' is not a semantic version", 6),
         (["register", "other"], "'other' is not declared in dvc.yaml's artifacts", 6),
         (["register", "--bump", "minor", "--version", "v1.0.0"], "either --bump or --version", 2),
+        (["register", "model@v5.0.0", "--bump", "major"], "--bump would be ignored", 2),
+        (["register", "--version", ""], "--version is empty", 2),  # an unset $VERSION
+        (["promote", "model@v0.0.1", "--stage", "dev", "--force", "--reason", " "], "needs", 2),
     ],
 )
 def test_register_refusals_change_nothing(repo: Path, capsys, argv, expected, code):
@@ -219,6 +222,29 @@ def test_promote_and_gate(repo: Path, capsys):
     assert [r["stages"] for r in api.list_versions()] == [["prod"], []]
 
 
+def test_the_gate_refuses_a_candidate_whose_metric_is_not_a_number(repo: Path, capsys):
+    """A metrics file is anyone's input (the commit's): text was a traceback (exit 70), and an
+    infinite holder could never be beaten."""
+
+    def version_with(f1_text: str, version: str) -> None:
+        (repo / "metrics/metrics.json").write_text('{"f1": ' + f1_text + "}")
+        git(repo, "commit", "-q", "-am", f"hand-written metrics {f1_text}")
+        git(repo, "tag", "-a", f"model@{version}", "-m", "Registering artifact model version")
+
+    version_with('"high"', "v0.0.3")
+    before = snapshot(repo)
+    assert cli_error(capsys, ["promote", "model@v0.0.3", "--stage", "dev"], code=6) == (
+        "error: gate: model@v0.0.3's f1 is 'high', not a finite number; its metrics file is not "
+        "the evaluate stage's (re-run `dvc repro` there and register anew)"
+    )
+    assert snapshot(repo) == before
+    version_with("1e999", "v0.0.4")  # JSON's reader makes it infinity
+    assert cli.main(["promote", "model@v0.0.4", "--stage", "prod", "--force", "--reason", "x"]) == 0
+    capsys.readouterr()
+    assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0
+    assert "v0.0.4 has inf as its f1; nothing to compare" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -294,6 +320,15 @@ def test_retire(repo: Path, capsys):
     )
     listed = {r["version"]: r["retired"] for r in api.list_versions()}
     assert listed == {"v0.0.2": True, "v0.0.1": False}
+    # HEAD is v0.0.2's commit: a second version there would break `gto show` (one a commit)
+    before = snapshot(repo)
+    assert cli_error(capsys, ["register"], code=6) == (
+        "error: HEAD is already registered as model@v0.0.2, which is retired; commit a change "
+        "to register a new version"
+    )
+    assert snapshot(repo) == before
+    shown = subprocess.run([str(BIN / "gto"), "show", "--json"], cwd=repo, capture_output=True)
+    assert shown.returncode == 0, shown.stderr
 
 
 # -- reading: list, show, history, and agreement with GTO and DVC ----------------------------

@@ -248,15 +248,18 @@ def test_split_ref_and_checks():
 
 # -- parsing `git for-each-ref` output ---------------------------------------------------------
 def test_parse_tags_reads_annotated_registry_tags_only():
-    def record(tag: str, objtype: str, when: str, message: str) -> str:
-        return "\x00".join([tag, objtype, "abc123", "Ann", "ann@x.org", when, message])
+    def record(tag: str, objtype: str, when: str, message: str, target: str = "commit") -> str:
+        return "\x00".join([tag, objtype, "abc123", target, "Ann", "ann@x.org", when, message])
 
     out = "\x1e\n".join(
         [
             record("model@v0.0.1", "tag", "100", "Register\n\n{}"),
             record("model#prod#1", "tag", "101", 'Promote\n\n{"version": "v0.0.1"}'),
-            record("model@v0.0.2", "commit", "", ""),  # lightweight: not an event
+            record("model@v0.0.2", "commit", "", "", ""),  # lightweight: not an event
             record("release-1", "tag", "102", "not ours"),  # not in GTO's grammar
+            # hand-made on a tree or a file: checkout crashed (exit 70), a stage lost its holder
+            record("model@v0.0.9", "tag", "103", "x", "tree"),
+            record("model#prod#2000", "tag", "104", "x", "blob"),
         ]
     )
     events = parse_tags(out + "\x1e")

@@ -412,8 +412,15 @@ class Workspace:
         ]
 
     def stale_stages(self) -> dict[str, Any]:
-        """``dvc status``: stages whose deps, params or outs differ from dvc.lock."""
-        return self.dvc.status()
+        """``dvc status``: stages whose deps, params or outs differ from dvc.lock. DVC writes
+        its stage lock (.dvc/tmp/rwlock) meanwhile: a Ctrl-C in the middle of that write left
+        it empty, and every later DVC command refused the repository, so the interrupt waits
+        for the status (a KeyboardInterrupt after it, as it would have been)."""
+        from modelops import interrupts
+
+        with interrupts.deferred():
+            interrupts.pause_for_test("dvc-status")
+            return self.dvc.status()
 
     def cached_bytes(self, md5: str) -> bytes | None:
         """A file's bytes from the DVC cache at its default place, if they are there and their

@@ -57,7 +57,14 @@ def gate(ws: Workspace, g: GateParams, name: str, cand: Revision, holder: Revisi
             f"registry.gate.metric: {setting} is not among {who}'s metrics "
             f"({', '.join(sorted(cand_metrics)) or 'none'}); set it in params.yaml"
         )
-    c = float(cand_metrics[metric])
+    c = _number(cand_metrics[metric])
+    if c is None:
+        who = f"{name}@{cand.version}" if cand.version else f"commit {cand.commit[:7]}"
+        raise RegistryError(
+            f"gate: {who}'s {metric} is {cand_metrics[metric]!r}, not a finite number; its "
+            "metrics file is not the evaluate stage's (re-run `dvc repro` there and register "
+            "anew)"
+        )
     base = dict(metric=metric, candidate=c, tolerance=g.tolerance, higher_is_better=higher)
     if holder is None:
         return Gate(
@@ -68,15 +75,16 @@ def gate(ws: Workspace, g: GateParams, name: str, cand: Revision, holder: Revisi
             note="no version holds the stage yet",
         )
     h_metrics = metrics_at(ws, holder.commit)
-    if metric not in h_metrics:
+    h = _number(h_metrics.get(metric))
+    if h is None:  # absent, or not a number: an infinite one would pass nobody ever again
+        what = "no" if metric not in h_metrics else f"{h_metrics[metric]!r} as its"
         return Gate(
             **base,
             holder=None,
             holder_version=holder.version,
             passed=True,
-            note=f"{holder.version} has no {metric}; nothing to compare",
+            note=f"{holder.version} has {what} {metric}; nothing to compare",
         )
-    h = float(h_metrics[metric])
     word = "higher" if higher else "lower"
     return Gate(
         **base,
@@ -85,3 +93,17 @@ def gate(ws: Workspace, g: GateParams, name: str, cand: Revision, holder: Revisi
         passed=better(metric, c, h, g.tolerance, g.direction),
         note=f"{metric} {c:.6g} vs {h:.6g} ({word} is better, tolerance {g.tolerance:g})",
     )
+
+
+def _number(value: Any) -> float | None:
+    """A metric as a finite float; None for text, a boolean, null, NaN or an infinity (a
+    metrics file is anyone's input: it comes from the commit)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return value if math.isfinite(value) else None

@@ -46,6 +46,11 @@ def _check_registrable(ws: Workspace, st: State, name: str, version: str | None)
     for info in st.versions(name).values():
         if info.commit == head and info.retired is None:
             raise RegistryError(f"HEAD is already registered as {name}@{info.version}")
+        if info.commit == head:  # GTO reads one version per commit (`gto show` fails on two)
+            raise RegistryError(
+                f"HEAD is already registered as {name}@{info.version}, which is retired; "
+                "commit a change to register a new version"
+            )
     if version and version in {e.version for e in st.of(name) if e.kind == REGISTER}:
         raise RegistryError(f"{name}@{version} already exists; pick another version or --bump")
     return head
@@ -136,7 +141,7 @@ def promote(
 ) -> tuple[str, Gate]:
     """Assign ``stage`` to ``version`` if the gate passes (or ``force`` with a reason)."""
     check_stage(stage, reg)
-    if force and not reason:
+    if force and not (reason or "").strip():
         raise UsageError("--force needs --reason TEXT: the reason is recorded in the tag")
     st = state(ws)
     cand = need_version(st, name, version)

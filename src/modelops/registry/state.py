@@ -32,6 +32,7 @@ _FIELDS = (
     "%(refname:strip=2)",
     "%(objecttype)",
     "%(*objectname)",
+    "%(*objecttype)",
     "%(taggername)",
     "%(taggeremail:trim)",
     "%(taggerdate:unix)",
@@ -232,7 +233,9 @@ def parse_tags(out: str) -> list[Event]:
         parts = record.lstrip("\n").split("\x00")
         if len(parts) != len(_FIELDS) or parts[1] != "tag":
             continue  # lightweight tags are not registry events (GTO ignores them too)
-        tag, _, commit, who, email, when, message = parts
+        tag, _, commit, target, who, email, when, message = parts
+        if target in ("tree", "blob"):
+            continue  # a hand-made tag on a tree or a file: no version there to check out
         parsed = parse_name(tag, raise_on_fail=False)
         if not parsed:
             continue
