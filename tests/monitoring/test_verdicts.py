@@ -107,6 +107,24 @@ def test_performance_against_scikit_learn_and_the_direction_of_the_drop():
     assert unknown["metric"] == "mae" and unknown["reference"] is None and unknown["drop"] is None
 
 
+def test_a_metric_the_batch_cannot_define_is_null_and_a_warning_not_nan():
+    """R² of one labelled row is NaN: the monitor stage's drift.json could not be written
+    (a traceback) and the CLI said "r2 fell from 0.88 to nan" (an alert)."""
+    import json
+
+    perf = verdict.performance(
+        "regression", None, np.array([3.0]), np.array([2.5]), {"r2": 0.88}, P
+    )
+    assert perf["batch"] is None and perf["drop"] is None and perf["status"] == "warn"
+    assert perf["metrics"]["r2"] is None and perf["metrics"]["mae"] == 0.5
+    json.dumps(perf, allow_nan=False)  # strict JSON: raises on a NaN
+    quiet = {"kind": "value", "psi": 0.0, "status": "ok"}
+    assert verdict.recommendation([feature(name="a", status="ok")], quiet, perf) == (
+        "warn",
+        "watch: r2 is not defined on the batch's 1 labelled row(s)",
+    )
+
+
 def test_recommendation_says_what_to_do():
     ok, warn, alert = (
         feature(name=n, status=s) for n, s in [("a", "ok"), ("b", "warn"), ("c", "alert")]

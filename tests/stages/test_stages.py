@@ -218,6 +218,26 @@ def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(wor
     assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
 
 
+def test_evaluate_refuses_a_metric_the_test_split_cannot_define_and_writes_nothing(workdir, capsys):
+    """R² of a one-row test split (a five-row CSV's) is NaN, and was a traceback writing the
+    card after the plots had been replaced: one line, exit 4, nothing changed."""
+    import pandas as pd
+
+    csv_workdir(workdir, "y", numbers(300, seed=0))
+    run_all(workdir)
+    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
+    test = pd.read_feather(workdir / "prep/test.arrow")
+    test.iloc[:1].reset_index(drop=True).to_feather(workdir / "prep/test.arrow")
+    capsys.readouterr()
+    assert evaluate.main(EVALUATE) == 4
+    assert one_line_error(capsys) == (
+        "error: evaluate: r2 cannot be computed on the test split's 1 row(s) (too few rows, "
+        "one target value, or values beyond float range); give more rows or a larger "
+        "data.test_size"
+    )
+    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
+
+
 def test_evaluate_refuses_probabilities_that_are_not_finite_and_writes_nothing(workdir, capsys):
     """The same for a classifier: +inf and -inf features give a logit of inf - inf (NaN) in
     the softmax of a three-class logistic regression; no metric may be computed from it."""

@@ -62,7 +62,8 @@ def render(report: dict[str, Any], fmt: str) -> str:
         lines += [
             "",
             f"Performance on {perf['labelled_rows']:,} labelled rows: {perf['metric']} "
-            f"{perf['batch']:.4f} (test split: {ref}) -> {perf['status']}",
+            f"{'not defined' if perf['batch'] is None else format(perf['batch'], '.4f')} "
+            f"(test split: {ref}) -> {perf['status']}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -150,17 +150,26 @@ def performance(
     metric = resolve_metric(p.metric, task, current)
     ref = reference_metrics.get(metric)
     now = current[metric]
+    if not math.isfinite(now):
+        # undefined on this batch (r2 of one labelled row, or of a constant target): JSON has
+        # no NaN, so null; a "warn" that says so, as it neither shows a fall nor rules one out
+        return {
+            "metric": metric,
+            "reference": ref,
+            "batch": None,
+            "drop": None,
+            "status": "warn",
+            "metrics": {k: v if math.isfinite(v) else None for k, v in current.items()},
+            "labelled_rows": len(y_true),
+        }
     drop = metric_drop(metric, ref, now)
     return {
         "metric": metric,
         "reference": ref,
         "batch": now,
         "drop": drop,
-        # a metric that is not a number (labels far beyond float range) cannot show "ok"
-        "status": "alert"
-        if (drop is not None and drop > p.max_metric_drop) or not math.isfinite(now)
-        else "ok",
-        "metrics": current,
+        "status": "alert" if drop is not None and drop > p.max_metric_drop else "ok",
+        "metrics": {k: v if math.isfinite(v) else None for k, v in current.items()},
         "labelled_rows": len(y_true),
     }
 
@@ -187,6 +196,11 @@ def recommendation(
         parts.append(
             f"{performance['metric']} fell from {performance['reference']:.2f} to "
             f"{performance['batch']:.2f}"
+        )
+    if performance and performance["batch"] is None:
+        parts.append(
+            f"{performance['metric']} is not defined on the batch's "
+            f"{performance['labelled_rows']:,} labelled row(s)"
         )
     if verdict == "alert":
         return verdict, "retrain: " + ", ".join(parts)

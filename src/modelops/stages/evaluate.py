@@ -37,6 +37,7 @@ def _body(args: argparse.Namespace) -> None:
     from modelops import bundle, params
     from modelops import evaluation as ev
     from modelops.data import TEST_FILE, read_prepared
+    from modelops.errors import DataError
     from modelops.files import atomic_dir, md5_bytes, write_json, write_text
 
     p = params.load(args.params)
@@ -62,6 +63,13 @@ def _body(args: argparse.Namespace) -> None:
         pred = _finite(pred, "prediction", args.data)
         metrics = ev.regression_metrics(y, pred)
         plots = ev.regression_plots(y, pred)
+    undefined = [k for k, v in metrics.items() if not np.isfinite(v)]
+    if undefined:  # JSON has no NaN; and a card or a gate cannot use one
+        raise DataError(
+            f"evaluate: {', '.join(undefined)} cannot be computed on the test split's "
+            f"{len(y)} row(s) (too few rows, one target value, or values beyond float "
+            "range); give more rows or a larger data.test_size"
+        )
     method, importance = ev.importance(model, X, y, p.evaluate)
     plots["importance"] = importance
     extra.update(importance_method=method, importance=importance[:20])
