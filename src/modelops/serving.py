@@ -64,6 +64,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+def _integer(digits: str) -> int | float:
+    """A JSON integer literal: Python refuses to convert one of over 4,300 digits (its
+    message tells the client to call ``sys.set_int_max_str_digits``), so such a literal is
+    read as a float, which is infinite there, and refused as ``not_finite`` like 1e999."""
+    return int(digits) if len(digits) <= 4000 else float(digits)
+
+
 MAX_DEPTH = 64  # where the nesting of a refused body is reported (records need depth 2)
 _NUMBER_TYPES = frozenset((int, float, type(None)))  # type(): a bool is not a number here
 _CATEGORY_TYPES = frozenset((str, type(None)))
@@ -160,7 +167,7 @@ class Validator:
 
     def _parse_standard(self, body: bytes) -> Any:
         try:
-            return json.loads(body, parse_constant=_no_constants)
+            return json.loads(body, parse_constant=_no_constants, parse_int=_integer)
         except RecursionError:  # nesting deeper than the parser's stack; no record has any
             record, field = _too_deep(body)
             where = "" if record is None else f"record {record}" + (f", {field!r}" if field else "")
