@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from modelops import api, cli
 from modelops.bundle import Model
-from tests.helpers import free_port, git, rss, server, set_params
+from tests.helpers import cli_error, free_port, git, rss, server, set_params
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -493,3 +494,58 @@ def test_batch_predict_refusals(repo: Path, tmp_path: Path, capsys, monkeypatch)
     )
     assert "no such file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_batch_predict_keeps_an_existing_output_unless_forced(
+    repo: Path, tmp_path: Path, capsys, monkeypatch
+):
+    """predict replaced params.yaml, uncommitted edits and all, and renamed its CSV onto
+    /dev/stdout (as root, the node itself); `get -o` already refused."""
+    monkeypatch.chdir(repo)
+    src = write_csv(repo, tmp_path)
+    out = tmp_path / "pred.csv"
+    out.write_text("last week's predictions\n")
+    argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]
+    assert f"--output {out}: exists; use --force to overwrite it" in cli_error(capsys, argv, 2)
+    assert out.read_text() == "last week's predictions\n"
+    assert cli.main([*argv, "--force"]) == 0
+    assert list(pd.read_csv(out)["line"])[:2] == [2, 3]
+    # stand-ins for /dev/null and /dev/stdout (a test that failed must not replace those)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "stdout").symlink_to(out)
+    for node, why in [("pipe", "is not a regular file"), ("stdout", "is a symbolic link")]:
+        argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(tmp_path / node)]
+        assert why in cli_error(capsys, [*argv, "--force"], 2)
+    assert (tmp_path / "pipe").is_fifo() and (tmp_path / "stdout").is_symlink()
+    batch = tmp_path / "batch.csv"
+    batch.write_text("x\n")
+    assert "exists; use --force" in cli_error(
+        capsys, ["make-batch", "--stage", "prod", "-o", str(batch)], 2
+    )
+    assert batch.read_text() == "x\n"
+
+
+def test_batch_predict_refuses_a_row_cut_short_or_shifted_and_writes_nothing(
+    repo: Path, tmp_path: Path, capsys, monkeypatch
+):
+    monkeypatch.chdir(repo)
+    out = tmp_path / "pred.csv"
+
+    def shifted(text: str) -> str:  # an unquoted thousands separator on line 5
+        lines = text.splitlines()
+        lines[4] = lines[4].replace(",", ",1,000,", 1)
+        return "\n".join(lines) + "\n"
+
+    def cut(text: str) -> str:  # the last row cut off mid-write
+        return text.rstrip("\n").rsplit(",", 20)[0]
+
+    for spoil in (shifted, cut):
+        src = write_csv(repo, tmp_path, spoil)
+        lines = src.read_text().splitlines()
+        width = len(lines[0].split(","))
+        bad = next(i for i, line in enumerate(lines, 1) if len(line.split(",")) != width)
+        argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]
+        err = cli_error(capsys, argv, 4)
+        assert f"line {bad} has " in err and f"where the header has {width}" in err, err
+        assert not out.exists()
+    assert bad == len(lines)  # the cut row is the last

@@ -127,17 +127,23 @@ def load(
 
 
 def _new_output(output: str | Path, flag: str, force: bool) -> Path:
-    """The file a command is to write: refused (exit 2, before any work) when it is a
-    directory, a device or a pipe (replacing it by rename would swap out the node itself:
-    /dev/stdout, /dev/null), or when it exists and ``force`` is not given."""
+    """The file a command is to write (by writing a temp file and renaming it over): refused
+    (exit 2, before any work) when it is a directory, a symbolic link (the rename would
+    replace the link, not write where it points: /dev/stdout), a device or a pipe, or when
+    it exists and ``force`` is not given."""
     out = Path(output)
+    if out.is_symlink():
+        raise UsageError(
+            f"{flag} {output}: is a symbolic link, which the written file would replace; "
+            "give the path it points to"
+        )
     if out.is_dir():
         raise UsageError(f"{flag} {output}: is a directory; give a file name")
     if out.exists() and not out.is_file():
         raise UsageError(
             f"{flag} {output}: is not a regular file (a device or a pipe); give a file name"
         )
-    if (out.exists() or out.is_symlink()) and not force:
+    if out.exists() and not force:
         raise UsageError(f"{flag} {output}: exists; use --force to overwrite it")
     return out
 
