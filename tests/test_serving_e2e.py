@@ -549,3 +549,22 @@ def test_batch_predict_refuses_a_row_cut_short_or_shifted_and_writes_nothing(
         assert f"line {bad} has " in err and f"where the header has {width}" in err, err
         assert not out.exists()
     assert bad == len(lines)  # the cut row is the last
+
+
+def test_batch_predict_with_every_row_skipped_writes_the_columns_and_no_rows(
+    repo: Path, tmp_path: Path, capsys, monkeypatch
+):
+    monkeypatch.chdir(repo)
+
+    def spoil(text: str) -> str:
+        head, *rows = text.splitlines()  # every row's "mean radius" is text
+        return "\n".join(
+            [head, *(",".join([r.split(",")[0], "oops", *r.split(",")[2:]]) for r in rows)]
+        )
+
+    src = write_csv(repo, tmp_path, spoil)
+    out = tmp_path / "pred.csv"
+    argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]
+    assert cli.main([*argv, "--skip-invalid"]) == 0
+    assert f"predicted 0 of {len(src.read_text().splitlines()) - 1} rows" in capsys.readouterr().out
+    assert out.read_text().splitlines() == ['"line","prediction","proba_benign","proba_malignant"']

@@ -102,8 +102,15 @@ def predict_csv(
                 + ("; ..." if len(result.errors) > 3 else "")
                 + "; fix them or pass --skip-invalid (nothing was written)"
             )
-        if writer is None:  # every row was skipped: still a well-formed, empty output
-            pacsv.write_csv(pa.table({"line": pa.array([], pa.int64())}), tmp)
+        if writer is None:  # every row was skipped: the same columns, no rows
+            schema = model.schema
+            empty = {"line": pa.array([], pa.int64())}
+            if schema.task == "regression":
+                empty["prediction"] = pa.array([], pa.float64())
+            else:
+                empty["prediction"] = pa.array([], pa.string())
+                empty.update({f"proba_{c}": pa.array([], pa.float64()) for c in schema.classes})
+            pacsv.write_csv(pa.table(empty), tmp)
         else:
             writer.close()
             writer = None
