@@ -334,12 +334,14 @@ def test_csv_headers_are_read_with_bounded_memory_and_one_line_errors(tmp_path):
     assert data.csv_header(bom, "--input") == ["x", "y"]
     for header, why in [
         ("a,b,a", r"column 'a' appears twice in the header \(fields 1 and 3\); rename one"),
-        ("a,,b", r"header field 2 is empty; give every column a name"),
     ]:  # pandas would rename the second (a.1, "Unnamed: 1") and use the first: a label leak
         odd = tmp_path / "odd.csv"
         odd.write_text(header + "\n1,2,3\n")
         with pytest.raises(DataError, match=rf"^data.path .*odd.csv: {why}$"):
             data.csv_header(odd, "data.path")
+    index = tmp_path / "index.csv"  # pandas' to_csv without index=False: a nameless column
+    index.write_text(",a,b\n0,1,2\n")
+    assert data.csv_header(index, "data.path") == ["", "a", "b"]
     gz = tmp_path / "d.csv.gz"
     with gzip.open(gz, "wt") as f:
         f.write("x,y\n1,2\n")
@@ -391,7 +393,7 @@ def test_numbers_beyond_float32_stop_prepare_and_integers_beyond_64_bits_are_num
 
 @pytest.mark.parametrize(
     "head, why",
-    [("x,y,y", "column 'y' appears twice in the header"), ("x,,y", "header field 2 is empty")],
+    [("x,y,y", "column 'y' appears twice in the header"), ("y,x,y", "column .y. appears twice in the header .fields 1 and 3.")],
 )
 def test_prepare_refuses_a_header_pandas_would_rename(tmp_path, head, why):
     """``target,a,target``: pandas used the first and made the real labels a feature."""

@@ -238,7 +238,7 @@ def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> lis
     seen: set[str] = set()
     for i, name in enumerate(header, 1):
         if not name.strip():
-            raise error(f"{flag} {path}: header field {i} is empty; give every column a name")
+            continue  # pandas' index column (`to_csv` without index=False): "Unnamed: 0"
         if name in seen:  # pandas would rename the second (name.1) and use the first
             raise error(
                 f"{flag} {path}: column {name!r} appears twice in the header (fields "
