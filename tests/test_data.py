@@ -393,7 +393,10 @@ def test_numbers_beyond_float32_stop_prepare_and_integers_beyond_64_bits_are_num
 
 @pytest.mark.parametrize(
     "head, why",
-    [("x,y,y", "column 'y' appears twice in the header"), ("y,x,y", "column .y. appears twice in the header .fields 1 and 3.")],
+    [
+        ("x,y,y", "column 'y' appears twice in the header"),
+        ("y,x,y", "column .y. appears twice in the header .fields 1 and 3."),
+    ],
 )
 def test_prepare_refuses_a_header_pandas_would_rename(tmp_path, head, why):
     """``target,a,target``: pandas used the first and made the real labels a feature."""

@@ -239,7 +239,11 @@ def test_the_gate_refuses_a_candidate_whose_metric_is_not_a_number(repo: Path, c
     )
     assert snapshot(repo) == before
     version_with("1e999", "v0.0.4")  # JSON's reader makes it infinity
-    assert cli.main(["promote", "model@v0.0.4", "--stage", "prod", "--force", "--reason", "x"]) == 0
+    forced = ["promote", "model@v0.0.4", "--stage", "prod", "--force", "--reason", "x"]
+    assert "model@v0.0.4's f1 is inf, not a finite number" in cli_error(capsys, forced, 6)
+    # a holder from before this rule (or from gto itself) with an infinite metric
+    gto = [str(BIN / "gto"), "assign", "model", "--version", "v0.0.4", "--stage", "prod"]
+    subprocess.run(gto, cwd=repo, check=True, capture_output=True)
     capsys.readouterr()
     assert cli.main(["promote", "model@v0.0.1", "--stage", "prod"]) == 0
     assert "v0.0.4 has inf as its f1; nothing to compare" in capsys.readouterr().out
