@@ -156,6 +156,28 @@ def test_a_row_whose_field_count_differs_from_the_header_is_refused_naming_its_l
         chunks_of(bad, rows=1000)
 
 
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # a quote inside an unquoted value is text (pandas' rule, and csv's): not an opening
+        ('1,2,5\'11"\n3,4,"line one\nmiddle, text\nend"\n5,6,p\n', None),
+        ("1,2,5'11\"\n3,4\n5,6,p\n", (3, 2)),  # so the cut-off row after it is seen
+        ('1,"ab"cd,x\n3,4\n', (3, 2)),  # text after a closing quote: pandas joins it
+        ("1,2,x\n   \n\t\n3,4,y\n", None),  # lines of blanks are skipped, as pandas does
+    ],
+)
+def test_quotes_count_as_pandas_reads_them(tmp_path, body, expected):
+    f = tmp_path / "q.csv"
+    f.write_text("a,b,c\n" + body)
+    if expected is None:
+        rows = sum(len(columns["a"]) for _, columns in chunks_of(f, rows=10))
+        assert rows == (2 if "   " in body else 3)
+    else:
+        line, n = expected
+        with pytest.raises(DataError, match=rf"line {line} has {n} field\(s\)"):
+            chunks_of(f, rows=10)
+
+
 def test_rows_that_match_the_header_pass_whatever_their_quoting_and_line_ends(tmp_path):
     good = tmp_path / "good.csv"
     good.write_bytes(b'a,b,c\r\n1,2,"x,y"\r\n\r\n3,4,"two\nlines"\n5,6,"say ""hi"", ok"\n7,8,z')

@@ -213,7 +213,7 @@ def csv_header(path: Path, flag: str, error: type[DataError] = DataError) -> lis
     import gzip
     import lzma
 
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
     try:
         with opener(path, "rb") as f:
             raw = f.readline(HEADER_LIMIT + 1)
@@ -273,7 +273,7 @@ def read_csv(path: Path, na_values: list[str], spill: Spill | None = None) -> pd
         raise DataError(f"data.path: {path} is a directory; point it at a CSV file")
     if path.stat().st_size == 0:
         raise DataError(f"data.path: {path} is empty; it needs a header row and data rows")
-    if path.suffix not in (".zip", ".zst", ".tar"):  # pandas opens those itself
+    if path.suffix.lower() not in (".zip", ".zst", ".tar"):  # pandas opens those itself
         csv_header(path, "data.path")  # bounded: /dev/zero or a binary file cannot fill memory
     pieces: dict[str, _Pieces] = {}
     kinds: dict[str, set[str]] = {}

@@ -250,8 +250,10 @@ class _FieldCounts:
     fills a short row with missing values and, given ``usecols``, drops a long row's extra
     fields, so a row cut off or shifted by an unquoted comma would be predicted from the
     wrong values. ``bad`` holds the first line (1 = the header) whose field count differs
-    from the header's, and that count. Blank lines (pandas skips them) and the lines of a
-    quoted value that spans lines are not counted; a line with quotes is split by ``csv``."""
+    from the header's, and that count. Blank lines (pandas skips them, as it does lines of
+    spaces) are not counted. A block of lines without a quote is counted with numpy; one with
+    a quote goes through ``csv``, whose rules for quotes are pandas': a quote opens a value
+    only at a field's start (``5'11"`` is text), and a quoted value may span lines."""
 
     mode = "rb"
 
@@ -261,63 +263,66 @@ class _FieldCounts:
         self.bad: tuple[int, int] | None = None
         self._line = 0  # lines completed so far
         self._carry = b""  # the last, unfinished line
-        self._inside = False  # within a quoted value that spans lines
+        self._open: list[str] = []  # lines of a record whose quoted value goes on
+        self._open_at = 0  # the line number (from 0) of its first line
 
     def read(self, size: int = -1) -> bytes:
         data = self._file.read(size)
         if self.bad is None:
-            self._count(data if data else b"\n", final=not data)
+            self._count(data or b"\n", final=not data)
         return data
 
     def _count(self, data: bytes, final: bool) -> None:
         import numpy as np
 
-        block = self._carry + data
-        end = block.rfind(b"\n") + 1
-        self._carry, block = block[end:], block[:end]
-        if final:
-            self._carry = b""
-        if not block:
+        block = self._carry + data if self._carry else data
+        end = block.rfind(b"\n") + 1  # whole lines only; the rest waits for the next read
+        self._carry = b"" if final else block[end:]
+        if not end:
             return
-        buf = np.frombuffer(block, np.uint8)
+        first = self._line
+        if self._open or block.find(b'"', 0, end) >= 0:
+            self._line += block.count(b"\n", 0, end)
+            self._count_quoted(block[:end], first, final)
+            return
+        buf = np.frombuffer(block, np.uint8, count=end)  # no copy
         ends = np.flatnonzero(buf == 10)
         starts = np.r_[0, ends[:-1] + 1]
-        # fields per line: the commas before its end less those before its start, plus one
-        commas = np.flatnonzero(buf == 44)
-        fields = np.diff(np.searchsorted(commas, np.r_[0, ends])) + 1
-        if b'"' in block:
-            quotes = np.flatnonzero(buf == 34)
-            quoted = np.diff(np.searchsorted(quotes, np.r_[0, ends]))
-        else:
-            quoted = np.zeros(len(ends), np.int64)
-        length = ends - starts
-        blank = (length == 0) | ((length == 1) & (buf[np.maximum(ends - 1, 0)] == 13))
-        first = self._line
         self._line += len(ends)
-        if not quoted.any() and not self._inside:
-            check = ~blank
-            if first == 0:
-                check[0] = False  # the header
-            wrong = np.flatnonzero(check & (fields != self.fields))
-            if len(wrong):
-                i = int(wrong[0])
-                self.bad = (first + i + 1, int(fields[i]))
+        # per line (from its start to the next line's): commas + 1 = fields
+        fields = np.add.reduceat(buf == 44, starts, dtype=np.int32) + 1
+        for i in np.flatnonzero(fields != self.fields).tolist():  # few or none
+            if first + i == 0 or not block[starts[i] : ends[i]].strip():
+                continue  # the header, or a blank line (pandas skips those)
+            self.bad = (first + i + 1, int(fields[i]))
             return
+
+    def _count_quoted(self, block: bytes, first: int, final: bool) -> None:
         import csv
 
-        for i in range(len(ends)):
-            odd = int(quoted[i]) % 2 == 1
-            if self._inside or odd:
-                self._inside ^= odd  # a value spanning lines opens or closes here
+        lines = self._open + block.decode("utf-8", "replace").split("\n")[:-1]
+        base = self._open_at if self._open else first
+        self._open = []
+        done = 0  # lines read by whole records
+        reader = csv.reader(lines, strict=True)
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                if reader.line_num >= len(lines) and not final:  # a value going on below
+                    self._open, self._open_at = lines[done:], base + done
+                    return
+                # pandas takes what strict csv refuses ("ab"cd): count the rest leniently
+                reader = csv.reader(lines[done:], strict=False)
+                lines, base, done = lines[done:], base + done, 0
                 continue
-            if blank[i] or first + i == 0:
-                continue
-            n = int(fields[i])
-            if quoted[i]:
-                line = block[starts[i] : ends[i]].decode("utf-8", "replace")
-                n = len(next(csv.reader([line]), []))
-            if n != self.fields:
-                self.bad = (first + i + 1, n)
+            at, done = base + done, reader.line_num
+            if at == 0 or (len(record) <= 1 and not "".join(record).strip()):
+                continue  # the header, or a blank line
+            if len(record) != self.fields:
+                self.bad = (at + 1, len(record))
                 return
 
     def close(self) -> None:
