@@ -539,15 +539,20 @@ def test_batch_predict_refuses_a_row_cut_short_or_shifted_and_writes_nothing(
     def cut(text: str) -> str:  # the last row cut off mid-write
         return text.rstrip("\n").rsplit(",", 20)[0]
 
-    for spoil in (shifted, cut):
-        src = write_csv(repo, tmp_path, spoil)
-        lines = src.read_text().splitlines()
-        width = len(lines[0].split(","))
-        bad = next(i for i, line in enumerate(lines, 1) if len(line.split(",")) != width)
-        argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]
-        err = cli_error(capsys, argv, 4)
-        assert f"line {bad} has " in err and f"where the header has {width}" in err, err
-        assert not out.exists()
+    params = (repo / "params.yaml").read_text()  # the module's repo: put back below
+    set_params(repo, **{"serving.chunk_rows": 10})  # the cut row comes after chunks were written
+    try:
+        for spoil in (shifted, cut):
+            src = write_csv(repo, tmp_path, spoil)
+            lines = src.read_text().splitlines()
+            width = len(lines[0].split(","))
+            bad = next(i for i, line in enumerate(lines, 1) if len(line.split(",")) != width)
+            argv = ["predict", "--stage", "prod", "--input", str(src), "--output", str(out)]
+            err = cli_error(capsys, argv, 4)
+            assert f"line {bad} has " in err and f"where the header has {width}" in err, err
+            assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))  # no temp file
+    finally:
+        (repo / "params.yaml").write_text(params)
     assert bad == len(lines)  # the cut row is the last
 
 
