@@ -164,6 +164,9 @@ def test_a_row_whose_field_count_differs_from_the_header_is_refused_naming_its_l
         ("1,2,5'11\"\n3,4\n5,6,p\n", (3, 2)),  # so the cut-off row after it is seen
         ('1,"ab"cd,x\n3,4\n', (3, 2)),  # text after a closing quote: pandas joins it
         ("1,2,x\n   \n\t\n3,4,y\n", None),  # lines of blanks are skipped, as pandas does
+        # regular quoting (counted with numpy): commas and "" inside quoted values
+        ('1,"2",x\n3,4,"say ""hi"", ok"\n"5",6,"a,b"\n', None),
+        ('1,2,"x"\n3,"a,b"\n5,6,z\n', (3, 2)),  # short, though its raw commas are 2
     ],
 )
 def test_quotes_count_as_pandas_reads_them(tmp_path, body, expected):

@@ -281,16 +281,24 @@ class _FieldCounts:
         if not end:
             return
         first = self._line
-        if self._open or block.find(b'"', 0, end) >= 0:
+        if self._open:  # within a quoted value that spans lines
             self._line += block.count(b"\n", 0, end)
             self._count_quoted(block[:end], first, final)
             return
         buf = np.frombuffer(block, np.uint8, count=end)  # no copy
         ends = np.flatnonzero(buf == 10)
         starts = np.r_[0, ends[:-1] + 1]
-        self._line += len(ends)
+        commas = buf == 44
         # per line (from its start to the next line's): commas + 1 = fields
-        fields = np.add.reduceat(buf == 44, starts, dtype=np.int32) + 1
+        fields = np.add.reduceat(commas, starts, dtype=np.int32) + 1
+        if block.find(b'"', 0, end) >= 0:
+            inside = _commas_in_quotes(buf, commas, ends)
+            if inside is None:  # quotes csv must read: a value spanning lines, 5'11"
+                self._line += len(ends)
+                self._count_quoted(block[:end], first, final)
+                return
+            fields -= inside
+        self._line += len(ends)
         for i in np.flatnonzero(fields != self.fields).tolist():  # few or none
             if first + i == 0 or not block[starts[i] : ends[i]].strip():
                 continue  # the header, or a blank line (pandas skips those)
@@ -330,6 +338,28 @@ class _FieldCounts:
 
     def __getattr__(self, name: str):
         return getattr(self._file, name)
+
+
+def _commas_in_quotes(buf, commas, ends):
+    """Per line, the commas inside quoted values, for whole lines whose quotes are all
+    regular: each line holds an even number, a value opens with a quote only at a field's
+    start and closes before a comma or the line's end (``""`` inside is a quote). None for any
+    other use of quotes, which ``csv`` then reads (its rules are pandas')."""
+    import numpy as np
+
+    quotes = np.flatnonzero(buf == 34)
+    line = np.searchsorted(ends, quotes)  # the line each quote is on
+    if len(quotes) % 2 or (np.bincount(line, minlength=len(ends)) % 2).any():
+        return None
+    opens, closes = quotes[0::2], quotes[1::2]
+    before = buf[np.maximum(opens - 1, 0)]
+    at_start = (opens == 0) | (before == 44) | (before == 10) | (before == 34)
+    after = buf[closes + 1]  # a close is never a line's last byte: the newline follows
+    at_end = (after == 44) | (after == 10) | (after == 13) | (after == 34)
+    if not (at_start.all() and at_end.all()):
+        return None
+    within = np.add.reduceat(commas, quotes, dtype=np.int32)[0::2]  # from open to close
+    return np.bincount(line[0::2], weights=within, minlength=len(ends)).astype(np.int32)
 
 
 def iter_csv(
