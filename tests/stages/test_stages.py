@@ -195,70 +195,66 @@ def test_a_regression_csv_with_a_classifier_stops_train_in_one_line(workdir, cap
     assert not (workdir / "m").exists() and not (workdir / "loss.json").exists()
 
 
+def evaluate_refusal(workdir: Path, capsys, frame, spoil) -> str:
+    """Run the stages on ``frame`` (target ``y``), change the test split with ``spoil`` and
+    re-run evaluate: it must exit 4 with one line and leave every earlier output as it was.
+    Returns the line."""
+    import pandas as pd
+
+    csv_workdir(workdir, "y", frame)
+    run_all(workdir)
+    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
+    test = pd.read_feather(workdir / "prep/test.arrow")
+    spoil(test).reset_index(drop=True).to_feather(workdir / "prep/test.arrow")
+    capsys.readouterr()
+    assert evaluate.main(EVALUATE) == 4
+    err = one_line_error(capsys)
+    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
+    return err
+
+
 def test_evaluate_refuses_predictions_that_are_not_finite_and_writes_nothing(workdir, capsys):
     """A test row whose features lie far beyond training overflows a linear model's output:
     one line naming the rows, exit 4, the previous outputs untouched (they were a traceback
     with the plots already replaced)."""
-    import pandas as pd
 
-    csv_workdir(workdir, "y", numbers(300, seed=0))
-    run_all(workdir)
-    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
-    test = pd.read_feather(workdir / "prep/test.arrow")
-    # y = 40 + 3a - 2b + 0.5c (tests/helpers.numbers): every term overflows the same way
-    test.loc[test.index[[2, 5]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 2
-    test.to_feather(workdir / "prep/test.arrow")
-    capsys.readouterr()
-    assert evaluate.main(EVALUATE) == 4
-    assert one_line_error(capsys) == (
+    def overflow(test):  # y = 40 + 3a - 2b + 0.5c (tests/helpers.numbers): every term overflows
+        test.loc[test.index[[2, 5]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 2
+        return test
+
+    assert evaluate_refusal(workdir, capsys, numbers(300, seed=0), overflow) == (
         "error: evaluate: the model gives no finite prediction for 2 of 60 rows of "
         "prep/test.arrow (row 2, 5, counted from 0): their features lie far outside the "
         "training data; correct or drop them in the source data and run prepare again"
     )
-    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
 
 
 def test_evaluate_refuses_a_metric_the_test_split_cannot_define_and_writes_nothing(workdir, capsys):
     """R² of a one-row test split (a five-row CSV's) is NaN, and was a traceback writing the
     card after the plots had been replaced: one line, exit 4, nothing changed."""
-    import pandas as pd
-
-    csv_workdir(workdir, "y", numbers(300, seed=0))
-    run_all(workdir)
-    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
-    test = pd.read_feather(workdir / "prep/test.arrow")
-    test.iloc[:1].reset_index(drop=True).to_feather(workdir / "prep/test.arrow")
-    capsys.readouterr()
-    assert evaluate.main(EVALUATE) == 4
-    assert one_line_error(capsys) == (
+    one_row = evaluate_refusal(workdir, capsys, numbers(300, seed=0), lambda t: t.iloc[:1])
+    assert one_row == (
         "error: evaluate: r2 cannot be computed on the test split's 1 row(s) (too few rows, "
         "one target value, or values beyond float range); give more rows or a larger "
         "data.test_size"
     )
-    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
 
 
 def test_evaluate_refuses_probabilities_that_are_not_finite_and_writes_nothing(workdir, capsys):
     """The same for a classifier: +inf and -inf features give a logit of inf - inf (NaN) in
     the softmax of a three-class logistic regression; no metric may be computed from it."""
-    import pandas as pd
-
     frame = numbers(300, seed=3)
     frame["y"] = ["high" if a > 0.5 else "mid" if a > -0.5 else "low" for a in frame["a"]]
-    csv_workdir(workdir, "y", frame)
-    run_all(workdir)
-    before = tree_of(workdir, "metrics.json", "card.json", "card.md", "plots")
-    test = pd.read_feather(workdir / "prep/test.arrow")
-    test.loc[test.index[[0, 7, 9, 11]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 4
-    test.to_feather(workdir / "prep/test.arrow")
-    capsys.readouterr()
-    assert evaluate.main(EVALUATE) == 4
-    assert one_line_error(capsys) == (
+
+    def overflow(test):
+        test.loc[test.index[[0, 7, 9, 11]], ["a", "b", "c"]] = [[1.7e308, -1.7e308, 1.7e308]] * 4
+        return test
+
+    assert evaluate_refusal(workdir, capsys, frame, overflow) == (
         "error: evaluate: the model gives no finite probabilities for 4 of 60 rows of "
         "prep/test.arrow (row 0, 7, 9, ..., counted from 0): their features lie far outside "
         "the training data; correct or drop them in the source data and run prepare again"
     )
-    assert tree_of(workdir, "metrics.json", "card.json", "card.md", "plots") == before
 
 
 def tree_of(root: Path, *names: str) -> dict[str, bytes]:
